@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mamorisec/mamori/internal/atomicfile"
+	"github.com/mamorisec/mamori/internal/progress"
+	"github.com/mamorisec/mamori/internal/sbom"
+	"github.com/mamorisec/mamori/internal/scanner"
+)
+
+func newSBOMCmd() *cobra.Command {
+	var (
+		format, output string
+		passwordStdin  bool
+		quiet          bool
+		opts           scanner.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "sbom IMAGE",
+		Short: "List everything installed in an image (SBOM)",
+		Long: `List the OS and language packages installed in a container image and write
+them as a table, native JSON, CycloneDX 1.6 JSON or SPDX 2.3 JSON.
+
+IMAGE is one of:
+  docker-archive:PATH[:TAG]   a "docker save" tarball
+  oci-layout:PATH[:TAG|@DIG]  an OCI image layout directory
+  oci-archive:PATH            a tarball of an OCI image layout
+  docker:NAME                 an image in the local Docker Engine
+  registry:NAME               an image in a registry
+  dir:PATH                    a root filesystem directory
+  PATH or NAME                detected: existing paths by content, otherwise
+                              the local Docker Engine, then the registry
+
+Registry credentials come from --username/--password-stdin, the environment
+(MAMORI_USERNAME, MAMORI_PASSWORD) or ~/.docker/config.json.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !validFormat(format) {
+				return fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(sbom.Formats(), ", "))
+			}
+			if opts.Image.Username == "" {
+				opts.Image.Username = os.Getenv("MAMORI_USERNAME")
+			}
+			if passwordStdin {
+				pw, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && err != io.EOF {
+					return fmt.Errorf("reading password from stdin: %w", err)
+				}
+				opts.Image.Password = strings.TrimRight(pw, "\r\n")
+			} else {
+				opts.Image.Password = os.Getenv("MAMORI_PASSWORD")
+			}
+			var bar *progress.Bar
+			if !quiet {
+				if bar = progress.New(os.Stderr); bar != nil {
+					opts.Progress = bar
+				}
+			}
+			rep, err := scanner.Inventory(cmd.Context(), args[0], opts)
+			if bar != nil {
+				bar.Finish()
+			}
+			if err != nil {
+				return err
+			}
+			eo := sbom.Options{Now: time.Now, ToolVersion: toolVersion()}
+			if output == "" || output == "-" {
+				w := bufio.NewWriterSize(cmd.OutOrStdout(), 64<<10)
+				if err := sbom.Encode(w, rep, format, eo); err != nil {
+					return err
+				}
+				return w.Flush()
+			}
+			return atomicfile.Write(output, 0o644, func(w io.Writer) error {
+				bw := bufio.NewWriterSize(w, 64<<10)
+				if err := sbom.Encode(bw, rep, format, eo); err != nil {
+					return err
+				}
+				return bw.Flush()
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&format, "format", "f", "table", "output format: "+strings.Join(sbom.Formats(), ", "))
+	f.StringVarP(&output, "output", "o", "", "write to this file (atomically) instead of stdout")
+	f.StringVar(&opts.Image.Platform, "platform", "", "platform to pick from a multi-arch image (default: this host's, e.g. linux/amd64)")
+	f.BoolVar(&opts.Image.Insecure, "insecure", false, "allow plain HTTP and unverified TLS to the registry (for loopback test registries)")
+	f.StringVar(&opts.Image.Username, "username", "", "registry user name")
+	f.BoolVar(&passwordStdin, "password-stdin", false, "read the registry password from stdin")
+	f.StringVar(&opts.CacheDir, "cache-dir", "", "per-layer result cache (default $MAMORI_CACHE_DIR or the user cache dir)")
+	f.BoolVar(&opts.NoCache, "no-cache", false, "do not read or write the per-layer cache")
+	f.StringVar(&opts.TempDir, "temp-dir", "", "parent directory for private temp files (default the system temp dir)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
+	return cmd
+}
+
+func validFormat(f string) bool {
+	for _, v := range sbom.Formats() {
+		if v == f {
+			return true
+		}
+	}
+	return false
+}

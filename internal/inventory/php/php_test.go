@@ -1,0 +1,172 @@
+package php
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mamorisec/mamori/internal/inventory"
+)
+
+func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
+	t.Helper()
+	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
+	if !ex.Required(fi) {
+		t.Fatalf("%s does not require %s", ex.Name(), path)
+	}
+	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
+}
+
+// summary renders a package as "name@version purl [dev] [licenses]".
+func summary(pkgs []inventory.Package) []string {
+	var out []string
+	for _, p := range pkgs {
+		s := p.Name + "@" + p.Version + " " + p.PURL
+		if p.Dev {
+			s += " dev"
+		}
+		if len(p.Licenses) > 0 {
+			s += " " + fmt.Sprint(p.Licenses)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func checkPackages(t testing.TB, pkgs []inventory.Package) {
+	t.Helper()
+	for _, p := range pkgs {
+		if p.Name == "" || p.Version == "" || p.Type != inventory.TypeComposer || p.PURL != PURL(p.Name, p.Version) {
+			t.Errorf("bad package %+v", p)
+		}
+	}
+}
+
+func TestRequired(t *testing.T) {
+	tests := []struct {
+		path string
+		want string
+	}{
+		{"/var/www/vendor/composer/installed.json", "language/php/installed"},
+		{"/var/www/composer.lock", "language/php/composerlock"},
+		{"/var/www/vendor/composer/installed.php", ""},
+		{"/var/www/installed.json", ""},
+		{"/var/www/composer.json", ""},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, ex := range All() {
+			if ex.Required(inventory.FileInfo{Path: tt.path}) {
+				got = append(got, ex.Name())
+			}
+		}
+		var want []string
+		if tt.want != "" {
+			want = []string{tt.want}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s required by %v, want %v", tt.path, got, want)
+		}
+	}
+}
+
+func TestFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		ex   inventory.Extractor
+		path string
+		want []string
+	}{
+		{"installed-v1.json", NewInstalled(), "/app/vendor/composer/installed.json", []string{
+			"monolog/monolog@1.27.1 pkg:composer/monolog/monolog@1.27.1 [MIT]",
+			"psr/log@1.1.4 pkg:composer/psr/log@1.1.4 [MIT]",
+			"Symfony/Polyfill-Ctype@v1.28.0 pkg:composer/symfony/polyfill-ctype@1.28.0 [MIT BSD-3-Clause]",
+		}},
+		{"installed-v2.json", NewInstalled(), "/app/vendor/composer/installed.json", []string{
+			"guzzlehttp/guzzle@7.8.1 pkg:composer/guzzlehttp/guzzle@7.8.1 [MIT]",
+			"phpunit/phpunit@10.5.5 pkg:composer/phpunit/phpunit@10.5.5 dev [BSD-3-Clause]",
+			"symfony/console@v6.4.2 pkg:composer/symfony/console@6.4.2 [MIT]",
+			"acme/internal@dev-main pkg:composer/acme/internal@dev-main",
+		}},
+		{"composer.lock", NewComposerLock(), "/app/composer.lock", []string{
+			"laravel/framework@v10.38.2 pkg:composer/laravel/framework@10.38.2 [MIT]",
+			"nesbot/carbon@2.72.1 pkg:composer/nesbot/carbon@2.72.1 [MIT]",
+			"mockery/mockery@1.6.7 pkg:composer/mockery/mockery@1.6.7 dev [BSD-3-Clause]",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := run(t, tt.ex, tt.path, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPackages(t, res.Packages)
+			if got := summary(res.Packages); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		name    string
+		ex      inventory.Extractor
+		path    string
+		data    string
+		wantErr string
+	}{
+		{"installed not JSON", NewInstalled(), "/a/vendor/composer/installed.json", "{", "parsing installed.json"},
+		{"installed v1 bad entry", NewInstalled(), "/a/vendor/composer/installed.json", `[{"name": 1}]`, "parsing installed.json"},
+		{"installed without version", NewInstalled(), "/a/vendor/composer/installed.json", `{"packages": [{"name": "a/b"}]}`, "package number 1 has no name or version"},
+		{"lock not JSON", NewComposerLock(), "/a/composer.lock", "[", "parsing composer.lock"},
+		{"lock dev without name", NewComposerLock(), "/a/composer.lock", `{"packages-dev": [{"version": "1.0"}]}`, `composer.lock "packages-dev": package number 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
+				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
+			}
+		})
+	}
+}
+
+func fuzzSeeds(f *testing.F, files ...string) {
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzInstalled(f *testing.F) {
+	fuzzSeeds(f, "installed-v1.json", "installed-v2.json")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := ParseInstalled(data)
+		if err == nil {
+			checkPackages(t, pkgs)
+		}
+	})
+}
+
+func FuzzComposerLock(f *testing.F) {
+	fuzzSeeds(f, "composer.lock")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := ParseComposerLock(data)
+		if err == nil {
+			checkPackages(t, pkgs)
+		}
+	})
+}

@@ -1,0 +1,240 @@
+package ruby
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/testenv"
+)
+
+func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
+	t.Helper()
+	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
+	if !ex.Required(fi) {
+		t.Fatalf("%s does not require %s", ex.Name(), path)
+	}
+	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
+}
+
+// summary renders a package as "name@version purl [licenses] {metadata}".
+func summary(pkgs []inventory.Package) []string {
+	var out []string
+	for _, p := range pkgs {
+		s := p.Name + "@" + p.Version + " " + p.PURL
+		if len(p.Licenses) > 0 {
+			s += " " + fmt.Sprint(p.Licenses)
+		}
+		if len(p.Metadata) > 0 {
+			s += " " + fmt.Sprint(p.Metadata)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func checkPackages(t testing.TB, pkgs []inventory.Package) {
+	t.Helper()
+	for _, p := range pkgs {
+		if p.Name == "" || p.Version == "" || p.Type != inventory.TypeGem || !strings.HasPrefix(p.PURL, "pkg:gem/") {
+			t.Errorf("bad package %+v", p)
+		}
+	}
+}
+
+func TestRequired(t *testing.T) {
+	tests := []struct {
+		path string
+		want string
+	}{
+		{"/usr/lib/ruby/gems/3.1.0/specifications/rake-13.0.6.gemspec", "language/ruby/gemspec"},
+		{"/usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec", "language/ruby/gemspec"},
+		{"/usr/local/bundle/specifications/rack-2.2.8.gemspec", "language/ruby/gemspec"},
+		{"/usr/share/rubygems-integration/all/specifications/webrick-1.8.1.gemspec", "language/ruby/gemspec"},
+		{"/usr/local/bundle/gems/rack-2.2.8/rack.gemspec", ""},
+		{"/src/app/app.gemspec", ""},
+		{"/src/app/Gemfile.lock", "language/ruby/gemfilelock"},
+		{"/src/app/gems.locked", "language/ruby/gemfilelock"},
+		{"/src/app/Gemfile", ""},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, ex := range All() {
+			if ex.Required(inventory.FileInfo{Path: tt.path}) {
+				got = append(got, ex.Name())
+			}
+		}
+		var want []string
+		if tt.want != "" {
+			want = []string{tt.want}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s required by %v, want %v", tt.path, got, want)
+		}
+	}
+}
+
+func TestFiles(t *testing.T) {
+	tests := []struct {
+		file string
+		ex   inventory.Extractor
+		path string
+		want []string
+	}{
+		{"Gemfile.lock", NewGemfileLock(), "/app/Gemfile.lock", []string{
+			"widgets@0.4.0 pkg:gem/widgets@0.4.0 map[source:git]",
+			"actionpack@7.0.8 pkg:gem/actionpack@7.0.8",
+			"mini_portile2@2.8.5 pkg:gem/mini_portile2@2.8.5",
+			"nokogiri@1.15.5 pkg:gem/nokogiri@1.15.5 map[platforms:aarch64-linux,x86_64-linux]",
+			"racc@1.7.3 pkg:gem/racc@1.7.3",
+			"rack@2.2.8 pkg:gem/rack@2.2.8",
+			"rack-test@2.1.0 pkg:gem/rack-test@2.1.0",
+			"sqlite3@1.6.9 pkg:gem/sqlite3@1.6.9 map[platforms:x86_64-linux]",
+		}},
+		{"old-style.gemspec", NewGemspec(), "/gems/specifications/legacy-gem-0.9.2.gemspec", []string{
+			"legacy-gem@0.9.2 pkg:gem/legacy-gem@0.9.2 [BSD-3-Clause]",
+		}},
+		{"native.gemspec", NewGemspec(), "/gems/specifications/nokogiri-1.15.5-x86_64-linux.gemspec", []string{
+			"nokogiri@1.15.5 pkg:gem/nokogiri@1.15.5?platform=x86_64-linux [MIT] map[platform:x86_64-linux]",
+		}},
+		{"stub-only.gemspec", NewGemspec(), "/gems/specifications/computed-2.0.0.gemspec", []string{
+			"computed@2.0.0 pkg:gem/computed@2.0.0",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := run(t, tt.ex, tt.path, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPackages(t, res.Packages)
+			if got := summary(res.Packages); !slices.Equal(got, tt.want) {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		name    string
+		ex      inventory.Extractor
+		path    string
+		data    string
+		wantErr string
+	}{
+		{"gemspec without version", NewGemspec(), "/g/specifications/x-1.gemspec", "Gem::Specification.new do |s|\n  s.name = \"x\"\nend\n", "no string literal for s.name or s.version"},
+		{"gemspec binary", NewGemspec(), "/g/specifications/x-1.gemspec", "\x00\xff", "no string literal"},
+		{"lock bad spec line", NewGemfileLock(), "/a/Gemfile.lock", "GEM\n  remote: https://rubygems.org/\n  specs:\n    rack 2.2.8\n", `line 4: expected "    NAME (VERSION)" in the GEM specs`},
+		{"lock platform without version", NewGemfileLock(), "/a/Gemfile.lock", "GEM\n  specs:\n    rack (-java)\n", "line 3: gem rack has no version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
+				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestDebianGemspecs reads the gem specifications Debian's ruby package
+// installs and compares them with what RubyGems itself loads from the same
+// files.
+func TestDebianGemspecs(t *testing.T) {
+	ruby := testenv.NeedCommand(t, "ruby")
+	var files []string
+	for _, pattern := range []string{
+		"/usr/share/rubygems-integration/*/specifications/*.gemspec",
+		"/usr/lib/*/rubygems-integration/*/specifications/*.gemspec",
+		"/usr/lib/ruby/gems/*/specifications/*.gemspec",
+		"/usr/lib/ruby/gems/*/specifications/default/*.gemspec",
+	} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 10 {
+		testenv.Missing(t, "only %d gemspecs found (install the Debian ruby package)", len(files))
+	}
+	script := `
+require "json"
+out = ARGV.map do |f|
+  s = Gem::Specification.load(f)
+  {name: s.name, version: s.version.to_s, platform: s.platform.to_s, licenses: s.licenses}
+end
+puts JSON.generate(out)
+`
+	out, err := exec.Command(ruby, append([]string{"-e", script}, files...)...).Output()
+	if err != nil {
+		t.Fatalf("ruby: %v", err)
+	}
+	var want []struct {
+		Name, Version, Platform string
+		Licenses                []string
+	}
+	if err := json.Unmarshal(out, &want); err != nil || len(want) != len(files) {
+		t.Fatalf("ruby printed %d entries (%v) for %d files", len(want), err, len(files))
+	}
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := run(t, NewGemspec(), f, data)
+		if err != nil {
+			t.Errorf("%v", err)
+			continue
+		}
+		checkPackages(t, res.Packages)
+		p, w := res.Packages[0], want[i]
+		if p.Name != w.Name || p.Version != w.Version || p.PURL != PURL(w.Name, w.Version, w.Platform) || !slices.Equal(p.Licenses, w.Licenses) {
+			t.Errorf("%s: got %s %s %s %q, want %s %s %s %q", f, p.Name, p.Version, p.PURL, p.Licenses, w.Name, w.Version, w.Platform, w.Licenses)
+		}
+	}
+	t.Logf("compared %d gemspecs", len(files))
+}
+
+func fuzzSeeds(f *testing.F, files ...string) {
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzGemspec(f *testing.F) {
+	fuzzSeeds(f, "old-style.gemspec", "native.gemspec", "stub-only.gemspec")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseGemspec(data)
+		if err == nil {
+			checkPackages(t, []inventory.Package{p})
+		}
+	})
+}
+
+func FuzzGemfileLock(f *testing.F) {
+	fuzzSeeds(f, "Gemfile.lock")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := ParseGemfileLock(data)
+		if err == nil {
+			checkPackages(t, pkgs)
+		}
+	})
+}

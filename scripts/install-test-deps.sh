@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 machine and
+# starts the services the tests use. Idempotent; needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  docker.io          # real Docker Engine for the docker: image source
+  docker-registry    # real OCI registry (distribution) for registry tests
+  apache2-utils      # htpasswd for the registry's basic auth
+  rpm                # rpmbuild + rpm to make real sqlite rpmdbs
+  ruby               # real installed gemspecs
+  libcommons-lang3-java libcommons-io-java  # real jars with pom.properties
+  default-jdk-headless # javac/jar to build test jars
+  binutils           # objcopy for cargo-auditable test binaries
+  nodejs npm         # npm client builds real node_modules trees
+  isal pigz zstd     # inflaters compared by the layer decompressor
+  time               # peak RSS in benchmarks
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node and npm may come from outside Debian on some machines; only install
+# them from apt when the commands are absent.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+# The JDK may already be present outside Debian's packaging.
+if command -v javac >/dev/null && command -v jar >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == default-jdk-headless ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Go tools used by the lint step.
+STATICCHECK_VERSION=v0.8.2
+if ! command -v staticcheck >/dev/null || ! staticcheck -version | grep -q "${STATICCHECK_VERSION#v}"; then
+  GOBIN=/usr/local/bin go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+
+scripts/fetch-schemas.sh
+scripts/start-dockerd.sh
