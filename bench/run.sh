@@ -123,6 +123,7 @@ scan() {
 }
 
 declare -A TARGET=([docker]=$IMAGE/docker.tar [oci]=$IMAGE/oci)
+declare -A LABEL=([docker]="Docker archive (uncompressed)" [oci]="OCI layout (gzip)")
 FORMS=(docker oci)
 
 # Warm the page cache so the first timed run is not the only one reading
@@ -187,15 +188,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0 && a != "") printf "%.2f", a
 			label=$id
 			[[ $id == mamori ]] && label="mamori (first scan)"
 			[[ $id == mamori-rescan ]] && label="mamori (rescan, warm layer cache)"
-			echo "| ${form/docker/Docker archive (uncompressed)} | $label | $s | $m | $(ratio "$s" "${ref% *}") | $(ratio "$m" "${ref#* }") |"
+			echo "| ${LABEL[$form]} | $label | $s | $m | $(ratio "$s" "${ref% *}") | $(ratio "$m" "${ref#* }") |"
 		done
-	done | sed 's/| oci |/| OCI layout (gzip) |/'
+	done
 	echo
 	for form in "${FORMS[@]}"; do
 		[[ -e $TIMES/$form-mamori-rescan ]] || continue
 		read -r s1 _ <<<"$(summary "$form-mamori")"
 		read -r s2 _ <<<"$(summary "$form-mamori-rescan")"
-		echo "mamori rescan / first scan (${form/docker/Docker archive}): $(ratio "$s2" "$s1") (goal ≤ 0.10)."
+		echo "mamori rescan / first scan, ${LABEL[$form]}: $(ratio "$s2" "$s1") (goal ≤ 0.10)."
 		echo
 	done
 	echo "Inflating the largest gzip layer ($((LAYER_GZ >> 20)) MiB compressed, $((LAYER_RAW >> 20)) MiB uncompressed) to /dev/null:"
@@ -210,7 +211,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0 && a != "") printf "%.2f", a
 	echo "## Accuracy"
 	echo
 	for form in "${FORMS[@]}"; do
-		echo "### ${form/docker/Docker archive}"
+		echo "### ${LABEL[$form]}"
 		echo
 		args=()
 		for tool in $TOOLS; do args+=("$tool=$OUT/$form/$tool.cdx.json"); done

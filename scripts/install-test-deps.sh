@@ -10,6 +10,7 @@ APT_PACKAGES=(
   apache2-utils      # htpasswd for the registry's basic auth
   rpm                # rpmbuild + rpm to make real sqlite rpmdbs
   ruby               # real installed gemspecs
+  python3 python3-pip python3-six  # real dist-info and egg-info trees
   libcommons-lang3-java libcommons-io-java  # real jars with pom.properties
   default-jdk-headless # javac/jar to build test jars
   binutils           # objcopy for cargo-auditable test binaries

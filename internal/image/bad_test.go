@@ -192,7 +192,7 @@ func TestBadInput(t *testing.T) {
 		}), prefix: "oci-archive:", err: "not an OCI layout: no oci-layout file"},
 		{name: "oci-schema1", entries: ociArchive(t, func(_, m map[string]any, _ map[string][]byte) {
 			m["schemaVersion"] = 1
-		}), err: "schema 1 manifests are not supported"},
+		}), err: "manifests are not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,7 +113,7 @@ func (e *engine) ping(ctx context.Context) error {
 	defer cancel()
 	resp, err := e.get(ctx, "/_ping")
 	if err != nil {
-		return fmt.Errorf("Docker Engine at %s does not answer (is dockerd running?): %w", e.host, err)
+		return fmt.Errorf("cannot reach the Docker Engine at %s (is dockerd running?): %w", e.host, err)
 	}
 	resp.Body.Close()
 	return nil
@@ -143,7 +143,7 @@ func (e *engine) inspect(ctx context.Context, ref string) (*engineInspect, error
 	}
 	var info engineInspect
 	if err := json.Unmarshal(data, &info); err != nil {
-		return nil, &engineError{err: fmt.Errorf("Docker Engine at %s: bad image inspect JSON: %w", e.host, err), fatal: true}
+		return nil, &engineError{err: fmt.Errorf("bad image inspect JSON from the Docker Engine at %s: %w", e.host, err), fatal: true}
 	}
 	return &info, nil
 }

@@ -120,7 +120,7 @@ func TestDockerEngine(t *testing.T) {
 		err  string
 	}{
 		{"docker:" + missing, opts, "image not found in the Docker Engine at " + host},
-		{"docker:" + loaded, Options{DockerHost: "unix://" + filepath.Join(dir, "none.sock")}, "does not answer (is dockerd running?)"},
+		{"docker:" + loaded, Options{DockerHost: "unix://" + filepath.Join(dir, "none.sock")}, "cannot reach the Docker Engine"},
 		{"docker:" + loaded, Options{DockerHost: "ssh://host"}, "unsupported Docker host"},
 		// Not in the engine, so the registry is tried and fails too.
 		{"127.0.0.1:1/" + missing, opts, "image not found in the Docker Engine at " + host + "; registry: registry 127.0.0.1:1"},

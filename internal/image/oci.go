@@ -107,7 +107,7 @@ func parseManifest(data []byte) (*v1.Manifest, error) {
 		return nil, fmt.Errorf("bad JSON: %w", err)
 	}
 	if m.SchemaVersion == 1 || m.MediaType.IsSchema1() {
-		return nil, errors.New("Docker schema 1 manifests are not supported")
+		return nil, errors.New("schema 1 (Docker v2.1) manifests are not supported")
 	}
 	if err := checkDigest(m.Config.Digest.String()); err != nil {
 		return nil, fmt.Errorf("config: %w", err)

@@ -44,12 +44,9 @@ func (f *fuzzFields) license() string {
 	return "custom " + s
 }
 
-// fuzzPackageFields is the number of fields one package takes.
-const fuzzPackageFields = 13
-
 // reportFromFuzz builds a report from NUL-separated fields: image name,
 // digest and source; OS ID, version and pretty name (no OS when the ID is
-// empty); then packages of fuzzPackageFields fields each, at most 300.
+// empty); then packages of 13 fields each (see fuzzSeed), at most 300.
 func reportFromFuzz(data []byte) *inventory.Report {
 	f := fuzzFields(bytes.Split(data, []byte{0}))
 	r := &inventory.Report{SchemaVersion: 1}

@@ -220,7 +220,7 @@ func scanPass(ctx context.Context, l image.Layer, opts LayerOptions, res *LayerR
 		}
 		seen[p] = true
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // TypeRegA appears in old tars
+		case tar.TypeReg: // archive/tar reports old-style TypeRegA entries as TypeReg
 			e.Type = TypeFile
 			fi := inventory.FileInfo{Path: p, Size: hdr.Size, Mode: e.Mode}
 			exts := required(opts.Extractors, fi)

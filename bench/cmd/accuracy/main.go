@@ -226,11 +226,14 @@ func key(typ, name, version string) string {
 	return normalizeName(typ, name) + "@" + version
 }
 
-// anyFound reports whether some tool found a package of type typ.
-func anyFound(tools []tool, typ string) bool {
+// anyExtra reports whether some tool found a package of type typ that is not
+// a dpkg-owned package of the ground truth.
+func anyExtra(tools []tool, truth set, typ string) bool {
 	for _, t := range tools {
-		if len(t.found[typ]) > 0 {
-			return true
+		for k := range t.found[typ] {
+			if !truth[typ+dpkgOwned][k] {
+				return true
+			}
 		}
 	}
 	return false
@@ -257,7 +260,7 @@ func report(w io.Writer, truth set, tools []tool, details int) map[string]int {
 		// A tool's findings are per package type, whether or not dpkg owns
 		// the package.
 		typ, owned := strings.CutSuffix(eco, dpkgOwned)
-		if len(truth[eco]) == 0 && eco != "other" && (owned || !anyFound(tools, typ)) {
+		if len(truth[eco]) == 0 && eco != "other" && (owned || !anyExtra(tools, truth, typ)) {
 			continue
 		}
 		fmt.Fprintf(w, "| %s | %d |", eco, len(truth[eco]))

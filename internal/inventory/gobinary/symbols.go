@@ -120,7 +120,7 @@ func Symbols(r io.ReaderAt) (names []string, err error) {
 
 func sectionData(size uint64, r io.ReadSeeker) ([]byte, error) {
 	if size > maxPclntab {
-		return nil, fmt.Errorf("Go line table is %d bytes, over the %d byte limit", size, maxPclntab)
+		return nil, fmt.Errorf("the Go line table is %d bytes, over the %d byte limit", size, maxPclntab)
 	}
 	b := make([]byte, size)
 	if _, err := io.ReadFull(r, b); err != nil {

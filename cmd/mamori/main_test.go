@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mamorisec/mamori/internal/demo"
+	"github.com/mamorisec/mamori/internal/inventory"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRoot()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func demoLayout(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "layout")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Write(dir, self); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestDemoEndToEnd(t *testing.T) {
+	out, err := runCLI(t, "", "demo", "-f", "json", "--no-cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep inventory.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("demo -f json is not JSON: %v", err)
+	}
+	got := map[string]inventory.Package{}
+	for _, p := range rep.Packages {
+		got[p.Type+":"+p.Name+"@"+p.Version] = p
+	}
+	for _, want := range []string{
+		"deb:demo-base@12.4", "deb:demo-tls@3.0.11-1~deb12u1", "deb:demo-python3-yaml@1:6.0-3+b2",
+		"npm:lodash@4.17.15", "npm:@demo/logger@0.3.1", "pypi:requests@2.25.0", "pypi:PyYAML@5.3", "pypi:PyYAML@6.0",
+		"golang:github.com/spf13/cobra@v1.10.2",
+	} {
+		if _, ok := got[want]; !ok {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if _, ok := got["npm:minimist@1.2.0"]; ok {
+		t.Error("minimist was deleted by a whiteout in layer 2 but is reported")
+	}
+	if _, ok := got["deb:demo-removed@0.1"]; ok {
+		t.Error("a package in config-files state is reported as installed")
+	}
+	if p := got["pypi:PyYAML@6.0"]; p.OwnedBy != "deb:demo-python3-yaml" {
+		t.Errorf("PyYAML 6.0 ownedBy = %q, want deb:demo-python3-yaml", p.OwnedBy)
+	}
+	if p := got["deb:demo-tls@3.0.11-1~deb12u1"]; p.SourceName != "demo-tls-src" || !slices.Equal(p.Licenses, []string{"Apache-2.0"}) ||
+		p.PURL != "pkg:deb/debian/demo-tls@3.0.11-1~deb12u1?arch=amd64&distro=debian-12&upstream=demo-tls-src" {
+		t.Errorf("demo-tls = %+v", p)
+	}
+	if p := got["npm:lodash@4.17.15"]; p.Layer.Index != 1 || !strings.Contains(p.Layer.CreatedBy, "COPY app") || p.Layer.DiffID == "" {
+		t.Errorf("lodash layer = %+v", p.Layer)
+	}
+	if rep.OS == nil || rep.OS.ID != "debian" || rep.OS.VersionID != "12" {
+		t.Errorf("OS = %+v", rep.OS)
+	}
+}
+
+func TestSBOMFormats(t *testing.T) {
+	dir := demoLayout(t)
+	for _, f := range []string{"table", "json", "cyclonedx", "spdx"} {
+		out := filepath.Join(t.TempDir(), "out")
+		if _, err := runCLI(t, "", "sbom", "oci-layout:"+dir, "-f", f, "-o", out, "--cache-dir", t.TempDir()); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("lodash")) {
+			t.Errorf("%s output lacks lodash", f)
+		}
+		if f != "table" && !json.Valid(b) {
+			t.Errorf("%s output is not valid JSON", f)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.tar")
+	if err := os.WriteFile(garbage, []byte("this is not a tar file at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.json")
+	if err := os.WriteFile(out, []byte("previous"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sbom", garbage, "-o", out}, garbage},
+		{[]string{"sbom", "docker-archive:" + filepath.Join(dir, "missing.tar"), "-o", out}, "missing.tar"},
+		{[]string{"sbom", "oci-layout:" + dir, "-f", "xml"}, `unknown format "xml"`},
+		{[]string{"sbom"}, "accepts 1 arg"},
+	}
+	for _, tc := range tests {
+		_, err := runCLI(t, "", tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+	if b, _ := os.ReadFile(out); string(b) != "previous" {
+		t.Errorf("a failed scan changed the output file: %q", b)
+	}
+}
+
+func TestRescanUsesCache(t *testing.T) {
+	dir := demoLayout(t)
+	cache := t.TempDir()
+	first, err := runCLI(t, "", "sbom", "oci-layout:"+dir, "-f", "json", "--cache-dir", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(filepath.Join(cache, "layers"))
+	if err != nil || len(ents) != 4 {
+		t.Fatalf("cache has %d entries (%v), want one per layer (4)", len(ents), err)
+	}
+	second, err := runCLI(t, "", "sbom", "oci-layout:"+dir, "-f", "json", "--cache-dir", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Error("cached rescan differs from the first scan")
+	}
+}
