@@ -263,6 +263,7 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 			pkg.OwnedBy = o
 		}
 	}
+	rep.Packages = dropLockedDuplicates(rep.Packages)
 	slices.SortFunc(rep.Packages, func(a, b inventory.Package) int {
 		return cmp.Or(cmp.Compare(a.Type, b.Type), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Version, b.Version), cmp.Compare(a.Path, b.Path))
 	})
@@ -293,4 +294,66 @@ func ownerOf(owner map[string]string, p string) string {
 func dedupe(in []string) []string {
 	slices.Sort(in)
 	return slices.Compact(in)
+}
+
+// lockFiles are manifests that describe what an install step will put on
+// disk, as opposed to the installed packages' own metadata.
+var lockFiles = map[string]bool{
+	"package-lock.json": true, "npm-shrinkwrap.json": true, "yarn.lock": true, "pnpm-lock.yaml": true,
+	"poetry.lock": true, "Pipfile.lock": true, "Gemfile.lock": true, "gems.locked": true,
+	"composer.lock": true,
+}
+
+func isLockFile(p string) bool {
+	base := path.Base(p)
+	return lockFiles[base] || (strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".txt"))
+}
+
+// dropLockedDuplicates removes a lock-file package when the same package
+// (type, normalized name, version) is installed below the lock file's
+// directory: the installed copy is the better record (it has the real file,
+// licenses and layer), and reporting both would count one package twice.
+// Development dependencies listed only in a lock file are dropped too: an
+// image that installed them has them on disk, where the installed-package
+// extractors report them. Other lock-file entries with no installed
+// counterpart (bundled applications, installs elsewhere) stay.
+func dropLockedDuplicates(pkgs []inventory.Package) []inventory.Package {
+	installed := map[string][]string{}
+	for _, p := range pkgs {
+		if !isLockFile(p.Path) {
+			k := p.Type + "|" + normName(p.Name) + "|" + p.Version
+			installed[k] = append(installed[k], p.Path)
+		}
+	}
+	out := pkgs[:0]
+	for _, p := range pkgs {
+		if isLockFile(p.Path) {
+			if p.Dev {
+				continue
+			}
+			dir := path.Dir(p.Path)
+			if dir != "/" {
+				dir += "/"
+			}
+			dup := false
+			for _, ip := range installed[p.Type+"|"+normName(p.Name)+"|"+p.Version] {
+				if strings.HasPrefix(ip, dir) {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// normName folds the spelling differences ecosystems allow in names (PEP 503
+// for Python; case for Composer).
+func normName(n string) string {
+	n = strings.ToLower(n)
+	return strings.NewReplacer("_", "-", ".", "-").Replace(n)
 }

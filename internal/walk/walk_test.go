@@ -366,3 +366,29 @@ func FuzzScanLayer(f *testing.F) {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o600) }
+
+func TestDropLockedDuplicates(t *testing.T) {
+	pkgs := []inventory.Package{
+		{Type: "npm", Name: "a", Version: "1", Path: "/app/node_modules/a/package.json"},
+		{Type: "npm", Name: "a", Version: "1", Path: "/app/package-lock.json"},
+		{Type: "npm", Name: "dev", Version: "1", Path: "/app/package-lock.json", Dev: true},
+		{Type: "npm", Name: "b", Version: "2", Path: "/other/package-lock.json"},
+		{Type: "npm", Name: "b", Version: "2", Path: "/app/node_modules/b/package.json"},
+		{Type: "pypi", Name: "PyYAML", Version: "6.0", Path: "/usr/lib/python3/site-packages/PyYAML-6.0.dist-info/METADATA"},
+		{Type: "pypi", Name: "pyyaml", Version: "6.0", Path: "/requirements.txt"},
+	}
+	got := dropLockedDuplicates(slices.Clone(pkgs))
+	var paths []string
+	for _, p := range got {
+		paths = append(paths, p.Name+" "+p.Path)
+	}
+	want := []string{
+		"a /app/node_modules/a/package.json",
+		"b /other/package-lock.json",
+		"b /app/node_modules/b/package.json",
+		"PyYAML /usr/lib/python3/site-packages/PyYAML-6.0.dist-info/METADATA",
+	}
+	if !slices.Equal(paths, want) {
+		t.Errorf("got %q\nwant %q", paths, want)
+	}
+}
