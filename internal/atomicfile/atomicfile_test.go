@@ -37,3 +37,16 @@ func TestWrite(t *testing.T) {
 		t.Error("want error for a missing directory")
 	}
 }
+
+func TestWriteDevice(t *testing.T) {
+	if err := Write(os.DevNull, 0o644, func(w io.Writer) error { _, err := io.WriteString(w, "x"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(os.DevNull)
+	if err != nil || st.Mode()&os.ModeDevice == 0 {
+		t.Fatalf("%s is no longer a device: %v %v", os.DevNull, st.Mode(), err)
+	}
+	if err := Write(t.TempDir(), 0o644, func(io.Writer) error { return nil }); err == nil {
+		t.Error("want an error for a directory")
+	}
+}

@@ -154,8 +154,15 @@ func (s *tarStore) open(name string) (io.ReadCloser, int64, error) {
 	if !ok {
 		return nil, 0, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
-	return io.NopCloser(io.NewSectionReader(s.f, e.offset, e.size)), e.size, nil
+	return sectionBlob{io.NewSectionReader(s.f, e.offset, e.size)}, e.size, nil
 }
+
+// sectionBlob is a blob read in place from an archive. It keeps Seek, so a
+// tar reader over an uncompressed layer skips file contents it does not
+// need instead of reading them.
+type sectionBlob struct{ *io.SectionReader }
+
+func (sectionBlob) Close() error { return nil }
 
 func (s *tarStore) has(name string) bool {
 	_, ok := s.entries[path.Clean(name)]

@@ -57,6 +57,10 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 	}
 	defer os.RemoveAll(tmp)
 
+	if opts.Limits == (Limits{}) {
+		opts.Limits = DefaultLimits
+	}
+	mem := newBudget(opts.Limits.MemBudget)
 	n := len(img.Layers)
 	results := make([]*LayerResult, n)
 	meta := make([]inventory.Layer, n)
@@ -73,7 +77,7 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res, err := scanCached(ctx, i, n, l, opts, tmp)
+			res, err := scanCached(ctx, i, n, l, opts, tmp, mem)
 			if err != nil {
 				errs[i] = fmt.Errorf("image %s: %w", img.Ref, err)
 				cancel()
@@ -96,7 +100,7 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 	return m, nil
 }
 
-func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp string) (*LayerResult, error) {
+func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp string, b *budget) (*LayerResult, error) {
 	key := ""
 	cacheable := opts.Cache != nil && strings.HasPrefix(l.DiffID(), "sha256:")
 	if cacheable {
@@ -113,7 +117,7 @@ func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp 
 		opts.Progress.LayerStart(i, n, l.DiffID(), false)
 		defer opts.Progress.LayerDone(i)
 	}
-	lo := LayerOptions{Extractors: opts.Extractors, Limits: opts.Limits, TempDir: tmp}
+	lo := LayerOptions{Extractors: opts.Extractors, Limits: opts.Limits, TempDir: tmp, budget: b}
 	if opts.Progress != nil {
 		count := 0
 		lo.OnEntry = func(*tar.Header) {

@@ -15,6 +15,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,88 @@ type Entry struct {
 	Size int64
 }
 
+// Entries is a layer's file list. It has a compact binary encoding for the
+// layer cache: decoding shares one string for all names instead of
+// allocating each, which keeps rescans of cached layers fast.
+type Entries []Entry
+
+// GobEncode implements gob.GobEncoder.
+func (es Entries) GobEncode() ([]byte, error) {
+	n := 0
+	for _, e := range es {
+		n += len(e.Path) + len(e.Link) + 16
+	}
+	b := make([]byte, 0, n+binary.MaxVarintLen64)
+	b = binary.AppendUvarint(b, uint64(len(es)))
+	for _, e := range es {
+		b = append(b, e.Type)
+		b = binary.AppendUvarint(b, uint64(e.Mode))
+		b = binary.AppendVarint(b, e.Size)
+		b = binary.AppendUvarint(b, uint64(len(e.Path)))
+		b = append(b, e.Path...)
+		b = binary.AppendUvarint(b, uint64(len(e.Link)))
+		b = append(b, e.Link...)
+	}
+	return b, nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (es *Entries) GobDecode(b []byte) error {
+	all := string(b)
+	bad := errors.New("corrupt layer file list")
+	off := 0
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(b[off:])
+		if n <= 0 {
+			return 0, false
+		}
+		off += n
+		return v, true
+	}
+	str := func() (string, bool) {
+		l, ok := uvarint()
+		if !ok || l > uint64(len(b)-off) {
+			return "", false
+		}
+		s := all[off : off+int(l)]
+		off += int(l)
+		return s, true
+	}
+	count, ok := uvarint()
+	if !ok || count > uint64(len(b)) {
+		return bad
+	}
+	out := make(Entries, 0, count)
+	for range count {
+		if off >= len(b) {
+			return bad
+		}
+		var e Entry
+		e.Type = b[off]
+		off++
+		mode, ok := uvarint()
+		if !ok {
+			return bad
+		}
+		e.Mode = fs.FileMode(mode)
+		size, n := binary.Varint(b[off:])
+		if n <= 0 {
+			return bad
+		}
+		off += n
+		e.Size = size
+		if e.Path, ok = str(); !ok {
+			return bad
+		}
+		if e.Link, ok = str(); !ok {
+			return bad
+		}
+		out = append(out, e)
+	}
+	*es = out
+	return nil
+}
+
 // FileResult is what the extractors found in one file.
 type FileResult struct {
 	Packages    []inventory.Package
@@ -61,7 +144,7 @@ type FileResult struct {
 // LayerResult is everything the merge needs to know about one layer.
 type LayerResult struct {
 	DiffID    string
-	Entries   []Entry
+	Entries   Entries
 	Whiteouts []string
 	Opaque    []string
 	// Results maps a file path to what the extractors found in it. Every
@@ -79,12 +162,18 @@ type Limits struct {
 	// MemFile is the largest file buffered in memory; larger files that an
 	// extractor needs are spooled to the private temp directory.
 	MemFile int64
+	// MemBudget bounds the bytes of all files buffered in memory at once,
+	// across layers scanned concurrently.
+	MemBudget int64
 	// MaxFile is the largest file handed to extractors at all.
 	MaxFile int64
 }
 
+// maxLinkedFile is the largest hard-linked file the second pass reads.
+const maxLinkedFile = 256 << 20
+
 // DefaultLimits are used when Options.Limits is zero.
-var DefaultLimits = Limits{MemFile: 64 << 20, MaxFile: 2 << 30}
+var DefaultLimits = Limits{MemFile: 16 << 20, MemBudget: 48 << 20, MaxFile: 1 << 30}
 
 // LayerOptions configure the walk of one layer.
 type LayerOptions struct {
@@ -96,6 +185,37 @@ type LayerOptions struct {
 	Workers int
 	// OnEntry, if set, is called for every tar entry (progress).
 	OnEntry func(hdr *tar.Header)
+	// budget is shared by the layers of one image walk.
+	budget *budget
+}
+
+// budget is a counting semaphore over bytes held in memory.
+type budget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	free int64
+}
+
+func newBudget(n int64) *budget {
+	b := &budget{free: n}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+func (b *budget) acquire(n int64) {
+	b.mu.Lock()
+	for b.free < n {
+		b.cond.Wait()
+	}
+	b.free -= n
+	b.mu.Unlock()
+}
+
+func (b *budget) release(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 type job struct {
@@ -103,6 +223,9 @@ type job struct {
 	data []byte
 	file *os.File
 	exts []inventory.Extractor
+	// held is the budget this job's buffer holds, released when it is done.
+	held   int64
+	budget *budget
 }
 
 // ScanLayer reads one layer and runs the extractors on the files they need.
@@ -112,6 +235,9 @@ func ScanLayer(ctx context.Context, l image.Layer, opts LayerOptions) (*LayerRes
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.budget == nil {
+		opts.budget = newBudget(opts.Limits.MemBudget)
 	}
 	res := &LayerResult{DiffID: l.DiffID(), Results: map[string]*FileResult{}}
 	pendingLinks, err := scanPass(ctx, l, opts, res, nil)
@@ -185,13 +311,17 @@ func scanPass(ctx context.Context, l image.Layer, opts LayerOptions, res *LayerR
 				continue
 			}
 			fi := inventory.FileInfo{Path: p, Size: hdr.Size, Mode: fs.FileMode(hdr.Mode).Perm()}
-			if hdr.Size > opts.Limits.MemFile {
+			if hdr.Size > maxLinkedFile || hdr.Size > opts.Limits.MaxFile {
 				for _, link := range links {
-					recordProblem(&mu, res, link, l.DiffID(), "", fmt.Errorf("hard link to a %d byte file is not analysed", hdr.Size))
+					recordProblem(&mu, res, link, l.DiffID(), "", fmt.Errorf("hard link to a %d byte file is not analysed (limit %d)", hdr.Size, min(maxLinkedFile, opts.Limits.MaxFile)))
 				}
 				continue
 			}
-			first, err := readJob(st, fi, nil, opts)
+			// One buffer serves every link to the target; it is read in
+			// memory whatever MemFile says, so the links can share it.
+			lo := opts
+			lo.Limits.MemFile, lo.Limits.MemBudget = maxLinkedFile, maxLinkedFile
+			first, err := readJob(st, fi, nil, lo)
 			if err != nil {
 				mainErr = fmt.Errorf("layer %s: reading %s: %w", l.DiffID(), p, err)
 				break
@@ -319,10 +449,15 @@ func required(exts []inventory.Extractor, fi inventory.FileInfo) []inventory.Ext
 // readJob reads a file's content from the tar stream into memory or a spool
 // file.
 func readJob(r io.Reader, fi inventory.FileInfo, exts []inventory.Extractor, opts LayerOptions) (*job, error) {
-	j := &job{fi: fi, exts: exts}
-	if fi.Size <= opts.Limits.MemFile {
+	j := &job{fi: fi, exts: exts, budget: opts.budget}
+	if fi.Size <= opts.Limits.MemFile && fi.Size <= opts.Limits.MemBudget {
+		if exts != nil {
+			opts.budget.acquire(fi.Size)
+			j.held = fi.Size
+		}
 		buf := make([]byte, fi.Size)
 		if _, err := io.ReadFull(r, buf); err != nil {
+			j.done()
 			return nil, &streamError{fmt.Errorf("truncated file: %w", err)}
 		}
 		j.data = buf
@@ -351,12 +486,19 @@ func readJob(r io.Reader, fi inventory.FileInfo, exts []inventory.Extractor, opt
 	return j, nil
 }
 
+// done releases the job's buffer budget and spool file.
+func (j *job) done() {
+	if j.file != nil {
+		j.file.Close()
+	}
+	if j.held > 0 {
+		j.budget.release(j.held)
+		j.held = 0
+	}
+}
+
 func runJob(ctx context.Context, j *job, mu *sync.Mutex, res *LayerResult) {
-	defer func() {
-		if j.file != nil {
-			j.file.Close()
-		}
-	}()
+	defer j.done()
 	fr := &FileResult{}
 	for _, ex := range j.exts {
 		var r io.Reader

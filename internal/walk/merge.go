@@ -16,6 +16,8 @@ type MergeOptions struct {
 	SelectOS func(found map[string]*inventory.OS) *inventory.OS
 	// OSPURL builds the package URL of an OS package once the OS is known.
 	OSPURL func(p *inventory.Package, os *inventory.OS) string
+	// KeepFS builds the merged file index (Merged.FS).
+	KeepFS bool
 }
 
 // Node is a path in the merged filesystem.
@@ -27,7 +29,7 @@ type Node struct {
 
 // FS is the merged view of an image's files (metadata only).
 type FS struct {
-	Nodes map[string]*Node
+	Nodes map[string]Node
 }
 
 // maxLinkHops bounds symlink resolution (as Linux's MAXSYMLINKS).
@@ -74,7 +76,8 @@ func (f *FS) Resolve(p string) (string, bool) {
 // Merged is the result of applying all layers.
 type Merged struct {
 	Report *inventory.Report
-	FS     *FS
+	// FS is the merged file index; nil unless MergeOptions.KeepFS was set.
+	FS *FS
 }
 
 type fileState struct {
@@ -84,13 +87,24 @@ type fileState struct {
 
 // Merge applies the layers in order and assembles the inventory. layers[i]
 // must be the result of image layer i; meta describes the layers for
-// attribution.
+// attribution. The merged file index (Merged.FS) is built only when
+// opts.KeepFS is set: the inventory itself needs just the files extractors
+// read.
 func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Merged {
-	fsys := &FS{Nodes: map[string]*Node{}}
-	results := map[string]*fileState{}
+	var fsys *FS
 	// knownDirs holds every directory seen so far, explicit or implied by a
-	// path below it. Entries may outlive a whiteout; that only costs a scan.
-	knownDirs := map[string]bool{}
+	// path below it (only with KeepFS). Entries may outlive a whiteout; that
+	// only costs a scan.
+	var knownDirs map[string]bool
+	if opts.KeepFS {
+		total := 0
+		for _, lr := range layers {
+			total += len(lr.Entries)
+		}
+		fsys = &FS{Nodes: make(map[string]Node, total)}
+		knownDirs = make(map[string]bool, total/8)
+	}
+	results := map[string]*fileState{}
 	var problems []inventory.Problem
 
 	for i, lr := range layers {
@@ -119,21 +133,21 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 					}
 				}
 			}
-			for p := range fsys.Nodes {
-				if hidden(p) {
-					delete(fsys.Nodes, p)
-				}
-			}
+			removeIf(fsys, results, hidden)
+		}
+		// A non-directory replacing a lower directory removes its contents.
+		var resultDirs map[string]bool
+		if i > 0 && len(results) > 0 {
+			resultDirs = map[string]bool{}
 			for p := range results {
-				if hidden(p) {
-					delete(results, p)
+				for d := path.Dir(p); d != "/" && !resultDirs[d]; d = path.Dir(d) {
+					resultDirs[d] = true
 				}
 			}
 		}
-		// A non-directory replacing a lower directory removes its contents.
 		var replacedDirs map[string]bool
 		for _, e := range lr.Entries {
-			if e.Type != TypeDir && knownDirs[e.Path] {
+			if e.Type != TypeDir && (resultDirs[e.Path] || knownDirs[e.Path]) {
 				if replacedDirs == nil {
 					replacedDirs = map[string]bool{}
 				}
@@ -141,33 +155,25 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 			}
 		}
 		if replacedDirs != nil {
-			under := func(p string) bool {
+			removeIf(fsys, results, func(p string) bool {
 				for d := path.Dir(p); d != "/"; d = path.Dir(d) {
 					if replacedDirs[d] {
 						return true
 					}
 				}
 				return false
-			}
-			for p := range fsys.Nodes {
-				if under(p) {
-					delete(fsys.Nodes, p)
-				}
-			}
-			for p := range results {
-				if under(p) {
-					delete(results, p)
-				}
-			}
+			})
 		}
 		prev := map[string]*fileState{}
 		for _, e := range lr.Entries {
-			fsys.Nodes[e.Path] = &Node{Entry: e, Layer: i}
-			if e.Type == TypeDir {
-				knownDirs[e.Path] = true
-			}
-			for d := path.Dir(e.Path); d != "/" && !knownDirs[d]; d = path.Dir(d) {
-				knownDirs[d] = true
+			if fsys != nil {
+				fsys.Nodes[e.Path] = Node{Entry: e, Layer: i}
+				if e.Type == TypeDir {
+					knownDirs[e.Path] = true
+				}
+				for d := path.Dir(e.Path); d != "/" && !knownDirs[d]; d = path.Dir(d) {
+					knownDirs[d] = true
+				}
 			}
 			if old, ok := results[e.Path]; ok {
 				prev[e.Path] = old
@@ -180,6 +186,23 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 		}
 	}
 	return &Merged{Report: assemble(results, meta, opts, problems), FS: fsys}
+}
+
+// removeIf deletes the paths matching gone from the file index (if any) and
+// from the extractor results.
+func removeIf(fsys *FS, results map[string]*fileState, gone func(string) bool) {
+	if fsys != nil {
+		for p := range fsys.Nodes {
+			if gone(p) {
+				delete(fsys.Nodes, p)
+			}
+		}
+	}
+	for p := range results {
+		if gone(p) {
+			delete(results, p)
+		}
+	}
 }
 
 // attribute sets the layer of each package: the layer that first introduced
@@ -210,7 +233,13 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 	rep := &inventory.Report{SchemaVersion: 1, Layers: meta, Packages: []inventory.Package{}}
 	osFound := map[string]*inventory.OS{}
 	licenses := map[string][]string{} // type|name -> licenses
-	owner := map[string]string{}      // file -> "type:name"
+	// File lists of OS packages, looked at only after the language packages
+	// are known: ownership is needed for their few paths, not for every file.
+	type fileList struct {
+		owner string
+		files []string
+	}
+	var lists []fileList
 	for p, st := range results {
 		fr := st.res
 		if fr.OS != nil {
@@ -221,9 +250,7 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 			licenses[k] = append(licenses[k], l...)
 		}
 		for name, files := range fr.Files {
-			for _, f := range files {
-				owner[f] = inventory.TypeDeb + ":" + name
-			}
+			lists = append(lists, fileList{inventory.TypeDeb + ":" + name, files})
 		}
 		for _, pb := range fr.Problems {
 			if pb.Layer == "" && st.layer < len(meta) {
@@ -232,16 +259,31 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 			problems = append(problems, pb)
 		}
 		for _, pkg := range fr.Packages {
-			if isOSType(pkg.Type) {
-				for _, f := range pkg.Files {
-					owner[f] = pkg.Type + ":" + pkg.Name
-				}
+			if isOSType(pkg.Type) && len(pkg.Files) > 0 {
+				lists = append(lists, fileList{pkg.Type + ":" + pkg.Name, pkg.Files})
 			}
 			rep.Packages = append(rep.Packages, pkg)
 		}
 	}
 	if opts.SelectOS != nil {
 		rep.OS = opts.SelectOS(osFound)
+	}
+	owner := map[string]string{} // candidate path -> "type:name"
+	for i := range rep.Packages {
+		if !isOSType(rep.Packages[i].Type) {
+			for _, c := range ownerCandidates(rep.Packages[i].Path) {
+				owner[c] = ""
+			}
+		}
+	}
+	if len(owner) > 0 {
+		for _, l := range lists {
+			for _, f := range l.files {
+				if _, ok := owner[f]; ok {
+					owner[f] = l.owner
+				}
+			}
+		}
 	}
 	for i := range rep.Packages {
 		pkg := &rep.Packages[i]
@@ -259,8 +301,11 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 			}
 			continue
 		}
-		if o := ownerOf(owner, pkg.Path); o != "" {
-			pkg.OwnedBy = o
+		for _, c := range ownerCandidates(pkg.Path) {
+			if o := owner[c]; o != "" {
+				pkg.OwnedBy = o
+				break
+			}
 		}
 	}
 	rep.Packages = dropLockedDuplicates(rep.Packages)
@@ -274,21 +319,18 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 	return rep
 }
 
-// ownerOf finds the OS package owning a file. Package databases may record
-// either side of Debian's merged /usr (/bin/x vs /usr/bin/x), so both are
-// tried. Paths inside archives ("/a.war!/lib/b.jar") are owned when the outer
-// archive is.
-func ownerOf(owner map[string]string, p string) string {
+// ownerCandidates lists the paths under which an OS package database may
+// record the file p. Databases may record either side of Debian's merged /usr
+// (/bin/x vs /usr/bin/x). Paths inside archives ("/a.war!/lib/b.jar") are
+// owned when the outer archive is.
+func ownerCandidates(p string) []string {
 	if i := strings.Index(p, "!/"); i >= 0 {
 		p = p[:i]
 	}
-	if o := owner[p]; o != "" {
-		return o
-	}
 	if rest, ok := strings.CutPrefix(p, "/usr"); ok && strings.HasPrefix(rest, "/") {
-		return owner[rest]
+		return []string{p, rest}
 	}
-	return owner["/usr"+p]
+	return []string{p, "/usr" + p}
 }
 
 func dedupe(in []string) []string {
@@ -315,8 +357,10 @@ func isLockFile(p string) bool {
 // licenses and layer), and reporting both would count one package twice.
 // Development dependencies listed only in a lock file are dropped too: an
 // image that installed them has them on disk, where the installed-package
-// extractors report them. Other lock-file entries with no installed
-// counterpart (bundled applications, installs elsewhere) stay.
+// extractors report them. So are lock files that belong to an OS package or
+// sit inside an installed package's directory: they describe how that package
+// was developed, not what the image runs. Other lock-file entries with no
+// installed counterpart (bundled applications, installs elsewhere) stay.
 func dropLockedDuplicates(pkgs []inventory.Package) []inventory.Package {
 	installed := map[string][]string{}
 	for _, p := range pkgs {
@@ -328,7 +372,7 @@ func dropLockedDuplicates(pkgs []inventory.Package) []inventory.Package {
 	out := pkgs[:0]
 	for _, p := range pkgs {
 		if isLockFile(p.Path) {
-			if p.Dev {
+			if p.Dev || p.OwnedBy != "" || insidePackage(p.Path) {
 				continue
 			}
 			dir := path.Dir(p.Path)
@@ -349,6 +393,26 @@ func dropLockedDuplicates(pkgs []inventory.Package) []inventory.Package {
 		out = append(out, p)
 	}
 	return out
+}
+
+// insidePackage reports whether a lock file sits inside an installed
+// package's own directory (a gem's sources, a Python or npm package): such a
+// file describes how that package was developed, not what is installed.
+func insidePackage(p string) bool {
+	for _, marker := range []string{"/node_modules/", "/site-packages/", "/dist-packages/", "/vendor/bundle/"} {
+		if strings.Contains(p, marker) {
+			return true
+		}
+	}
+	// RubyGems installs each gem under .../gems/NAME-VERSION/.
+	if i := strings.Index(p, "/gems/"); i >= 0 {
+		rest := p[i+len("/gems/"):]
+		if j := strings.LastIndex(rest, "/gems/"); j >= 0 {
+			rest = rest[j+len("/gems/"):]
+		}
+		return strings.Contains(rest, "/")
+	}
+	return false
 }
 
 // normName folds the spelling differences ecosystems allow in names (PEP 503

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -123,7 +124,7 @@ func names(r *inventory.Report) []string {
 
 func run(t *testing.T, img *image.Image, cache *Cache) *Merged {
 	t.Helper()
-	m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{listExtractor{}}, Cache: cache, TempDir: t.TempDir()})
+	m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{listExtractor{}}, Cache: cache, TempDir: t.TempDir(), Merge: MergeOptions{KeepFS: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,10 +238,17 @@ func TestLayers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := run(t, testImage(tc.layers...), nil)
-			got := names(m.Report)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("packages = %q, want %q", got, tc.want)
+			for _, keepFS := range []bool{false, true} {
+				m, err := Image(context.Background(), testImage(tc.layers...), Options{
+					Extractors: []inventory.Extractor{listExtractor{}}, TempDir: t.TempDir(), Merge: MergeOptions{KeepFS: keepFS},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := names(m.Report)
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("KeepFS=%v: packages = %q, want %q", keepFS, got, tc.want)
+				}
 			}
 		})
 	}
@@ -352,7 +360,7 @@ func FuzzScanLayer(f *testing.F) {
 	f.Add(makeTar(f, symlink("x", "../.."), file("../y.pkgs", "z 1")))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img := testImage(data)
-		m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{listExtractor{}}, TempDir: t.TempDir(), Limits: Limits{MemFile: 1 << 10, MaxFile: 1 << 20}})
+		m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{listExtractor{}}, TempDir: t.TempDir(), Limits: Limits{MemFile: 1 << 10, MaxFile: 1 << 20}, Merge: MergeOptions{KeepFS: true}})
 		if err != nil {
 			return
 		}
@@ -376,6 +384,9 @@ func TestDropLockedDuplicates(t *testing.T) {
 		{Type: "npm", Name: "b", Version: "2", Path: "/app/node_modules/b/package.json"},
 		{Type: "pypi", Name: "PyYAML", Version: "6.0", Path: "/usr/lib/python3/site-packages/PyYAML-6.0.dist-info/METADATA"},
 		{Type: "pypi", Name: "pyyaml", Version: "6.0", Path: "/requirements.txt"},
+		{Type: "npm", Name: "shipped", Version: "1", Path: "/usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/vscode/package-lock.json"},
+		{Type: "gem", Name: "owned", Version: "1", Path: "/usr/share/x/Gemfile.lock", OwnedBy: "deb:x"},
+		{Type: "gem", Name: "app", Version: "1", Path: "/srv/gems/Gemfile.lock"},
 	}
 	got := dropLockedDuplicates(slices.Clone(pkgs))
 	var paths []string
@@ -387,8 +398,53 @@ func TestDropLockedDuplicates(t *testing.T) {
 		"b /other/package-lock.json",
 		"b /app/node_modules/b/package.json",
 		"PyYAML /usr/lib/python3/site-packages/PyYAML-6.0.dist-info/METADATA",
+		"app /srv/gems/Gemfile.lock",
 	}
 	if !slices.Equal(paths, want) {
 		t.Errorf("got %q\nwant %q", paths, want)
 	}
+}
+
+func TestEntriesEncoding(t *testing.T) {
+	in := Entries{
+		{Path: "/a", Type: TypeFile, Mode: 0o755 | fs.ModeSetuid, Size: 12},
+		{Path: "/b", Type: TypeSymlink, Link: "../a"},
+		{Path: "/d", Type: TypeDir, Mode: 0o700},
+	}
+	b, err := in.GobEncode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Entries
+	if err := out.GobDecode(b); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(in, out) {
+		t.Errorf("round trip: %+v", out)
+	}
+	for i := range len(b) {
+		var cut Entries
+		if err := cut.GobDecode(b[:i]); err == nil {
+			t.Errorf("truncated at %d: no error", i)
+		}
+	}
+}
+
+func FuzzEntriesDecode(f *testing.F) {
+	b, _ := Entries{{Path: "/a", Type: TypeFile, Size: 3}, {Path: "/l", Type: TypeSymlink, Link: "a"}}.GobEncode()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var es Entries
+		if err := es.GobDecode(data); err != nil {
+			return
+		}
+		again, err := es.GobEncode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var es2 Entries
+		if err := es2.GobDecode(again); err != nil || !slices.Equal(es, es2) {
+			t.Fatalf("re-encoding changed the entries: %v", err)
+		}
+	})
 }
