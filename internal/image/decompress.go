@@ -13,8 +13,8 @@ import (
 	"sync"
 
 	kgzip "github.com/klauspost/compress/gzip"
-	"golang.org/x/sys/unix"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 // Compression names what a layer blob is compressed with.
