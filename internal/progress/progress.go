@@ -32,8 +32,10 @@ func New(f *os.File) *Bar {
 	if f == nil || !term.IsTerminal(int(f.Fd())) {
 		return nil
 	}
-	return &Bar{w: f, active: map[int]string{}}
+	return newBar(f)
 }
+
+func newBar(w io.Writer) *Bar { return &Bar{w: w, active: map[int]string{}} }
 
 // LayerStart implements walk.Progress.
 func (b *Bar) LayerStart(index, total int, diffID string, cached bool) {
