@@ -9,8 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/mamorisec/mamori/internal/demo"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/testenv"
 )
 
 func runCLI(t *testing.T, stdin string, args ...string) (string, error) {
@@ -148,5 +154,46 @@ func TestRescanUsesCache(t *testing.T) {
 	}
 	if first != second {
 		t.Error("cached rescan differs from the first scan")
+	}
+}
+
+// TestRegistryWithAuth pushes the demo image to a real registry (Debian's
+// docker-registry with htpasswd auth on 127.0.0.1) and scans it by reference,
+// with the password on stdin.
+func TestRegistryWithAuth(t *testing.T) {
+	reg := testenv.Distribution(t, true)
+	dir := demoLayout(t)
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(reg.Host+"/demo/app:1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})
+	if err := remote.Write(ref, img, auth); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI(t, reg.Password+"\n", "sbom", "registry:"+reg.Host+"/demo/app:1", "--insecure",
+		"--username", reg.Username, "--password-stdin", "-f", "json", "--no-cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"name": "lodash"`) {
+		t.Errorf("registry scan lacks lodash:\n%.500s", out)
+	}
+	_, err = runCLI(t, "wrong\n", "sbom", "registry:"+reg.Host+"/demo/app:1", "--insecure",
+		"--username", reg.Username, "--password-stdin", "--no-cache")
+	if err == nil || !strings.Contains(err.Error(), reg.Host) {
+		t.Errorf("wrong password: err = %v, want an error naming the registry", err)
 	}
 }
