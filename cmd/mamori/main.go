@@ -27,6 +27,11 @@ func toolVersion() string {
 }
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// Scans allocate many short-lived buffers; a larger heap target
+		// halves GC work for a few MiB of memory (docs/benchmarks.md).
+		debug.SetGCPercent(200)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()

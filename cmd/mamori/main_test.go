@@ -144,16 +144,32 @@ func TestRescanUsesCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ents, err := os.ReadDir(filepath.Join(cache, "layers"))
-	if err != nil || len(ents) != 4 {
-		t.Fatalf("cache has %d entries (%v), want one per layer (4)", len(ents), err)
+	layers, err := os.ReadDir(filepath.Join(cache, "layers"))
+	if err != nil || len(layers) != 4 {
+		t.Fatalf("layer cache has %d entries (%v), want one per layer (4)", len(layers), err)
+	}
+	images, err := os.ReadDir(filepath.Join(cache, "images"))
+	if err != nil || len(images) != 1 {
+		t.Fatalf("image cache has %d entries (%v), want 1", len(images), err)
 	}
 	second, err := runCLI(t, "", "sbom", "oci-layout:"+dir, "-f", "json", "--cache-dir", cache)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if first != second {
-		t.Error("cached rescan differs from the first scan")
+		t.Error("rescan from the image report cache differs from the first scan")
+	}
+	// Without the image report, the per-layer results alone give the same
+	// answer (another image sharing these layers).
+	if err := os.RemoveAll(filepath.Join(cache, "images")); err != nil {
+		t.Fatal(err)
+	}
+	third, err := runCLI(t, "", "sbom", "oci-layout:"+dir, "-f", "json", "--cache-dir", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != third {
+		t.Error("rescan from per-layer results differs from the first scan")
 	}
 }
 

@@ -51,6 +51,22 @@ type Options struct {
 // Image walks every layer of img (concurrently, reusing cached layer
 // results) and merges them into the image's inventory.
 func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error) {
+	// An image seen before with the same extractors has a cached report:
+	// the same config digest means the same layers and history.
+	reportKey := ""
+	if opts.Cache != nil && !opts.Merge.KeepFS && strings.HasPrefix(img.ID, "sha256:") {
+		reportKey = imageKey(img, opts.Extractors)
+		if rep, ok := opts.Cache.getReport(reportKey); ok {
+			rep.Image = imageInfo(img)
+			if opts.Progress != nil {
+				for i, l := range img.Layers {
+					opts.Progress.LayerStart(i, len(img.Layers), l.DiffID(), true)
+					opts.Progress.LayerDone(i)
+				}
+			}
+			return &Merged{Report: rep}, nil
+		}
+	}
 	tmp, err := os.MkdirTemp(opts.TempDir, "mamori-walk-")
 	if err != nil {
 		return nil, fmt.Errorf("creating private temp dir: %w", err)
@@ -93,11 +109,30 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 		}
 	}
 	m := Merge(results, meta, opts.Merge)
-	m.Report.Image = inventory.ImageInfo{
+	if reportKey != "" {
+		// A cache that cannot be written only costs speed on the next scan.
+		_ = opts.Cache.putReport(reportKey, m.Report)
+	}
+	m.Report.Image = imageInfo(img)
+	return m, nil
+}
+
+func imageInfo(img *image.Image) inventory.ImageInfo {
+	return inventory.ImageInfo{
 		Ref: img.Ref, Source: img.Source, Name: img.Name, Digest: img.Digest, ID: img.ID,
 		Platform: img.Platform, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests,
 	}
-	return m, nil
+}
+
+// imageKey identifies an image's merged report: its config digest, its
+// layers and the extractors.
+func imageKey(img *image.Image, exts []inventory.Extractor) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "image %s\n", img.ID)
+	for _, l := range img.Layers {
+		fmt.Fprintf(h, "layer %s\n", l.DiffID())
+	}
+	return "image-" + cacheKey("sha256:"+hex.EncodeToString(h.Sum(nil)), exts)
 }
 
 func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp string, b *budget) (*LayerResult, error) {
@@ -172,7 +207,27 @@ func DefaultCacheDir() string {
 }
 
 func (c *Cache) path(key string) string {
-	return filepath.Join(c.Dir, "layers", key+".gob")
+	return filepath.Join(c.dir(key), key+".gob")
+}
+
+// dir keeps image reports ("image-" keys) apart from layer results.
+func (c *Cache) dir(key string) string {
+	if strings.HasPrefix(key, "image-") {
+		return filepath.Join(c.Dir, "images")
+	}
+	return filepath.Join(c.Dir, "layers")
+}
+
+// cachedLayer is the cache encoding of a LayerResult. The file list stays
+// encoded until the merge needs it: the base layer's list, by far the
+// largest, is not needed at all unless the merged file index is asked for.
+type cachedLayer struct {
+	DiffID    string
+	EntryData []byte
+	Whiteouts []string
+	Opaque    []string
+	Results   map[string]*FileResult
+	Problems  []inventory.Problem
 }
 
 func (c *Cache) get(key string) (*LayerResult, bool) {
@@ -180,30 +235,64 @@ func (c *Cache) get(key string) (*LayerResult, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var res LayerResult
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&res); err != nil {
+	var cl cachedLayer
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&cl); err != nil {
 		return nil, false
 	}
+	res := &LayerResult{DiffID: cl.DiffID, Whiteouts: cl.Whiteouts, Opaque: cl.Opaque, Results: cl.Results, Problems: cl.Problems, entryData: cl.EntryData}
 	if res.Results == nil {
 		res.Results = map[string]*FileResult{}
 	}
-	return &res, true
+	return res, true
+}
+
+func (c *Cache) getReport(key string) (*inventory.Report, bool) {
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return nil, false
+	}
+	var rep inventory.Report
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&rep); err != nil {
+		return nil, false
+	}
+	if rep.Packages == nil {
+		rep.Packages = []inventory.Package{}
+	}
+	return &rep, true
+}
+
+func (c *Cache) putReport(key string, rep *inventory.Report) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(rep); err != nil {
+		return err
+	}
+	return c.write(key, buf.Bytes())
 }
 
 func (c *Cache) put(key string, res *LayerResult) error {
-	dir := filepath.Join(c.Dir, "layers")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	entries, err := res.Entries.GobEncode()
+	if err != nil {
 		return err
 	}
+	cl := cachedLayer{DiffID: res.DiffID, EntryData: entries, Whiteouts: res.Whiteouts, Opaque: res.Opaque, Results: res.Results, Problems: res.Problems}
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(res); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(cl); err != nil {
+		return err
+	}
+	return c.write(key, buf.Bytes())
+}
+
+// write stores one cache entry atomically.
+func (c *Cache) write(key string, data []byte) error {
+	dir := c.dir(key)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, "tmp-"+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
+	if _, err := f.Write(data); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -131,11 +132,95 @@ func (es *Entries) GobDecode(b []byte) error {
 	return nil
 }
 
+// FileLists maps an OS package name to the files it installed. Like
+// Entries, it has a compact cache encoding whose decoding shares one string.
+type FileLists map[string][]string
+
+// GobEncode implements gob.GobEncoder.
+func (fl FileLists) GobEncode() ([]byte, error) {
+	names := make([]string, 0, len(fl))
+	for k := range fl {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var b []byte
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, k := range names {
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(fl[k])))
+		for _, f := range fl[k] {
+			b = binary.AppendUvarint(b, uint64(len(f)))
+			b = append(b, f...)
+		}
+	}
+	return b, nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (fl *FileLists) GobDecode(b []byte) error {
+	d := decoder{b: b, all: string(b)}
+	n, ok := d.uvarint()
+	if !ok || n > uint64(len(b)) {
+		return errCorruptCache
+	}
+	out := make(FileLists, n)
+	for range n {
+		name, ok := d.str()
+		if !ok {
+			return errCorruptCache
+		}
+		count, ok := d.uvarint()
+		if !ok || count > uint64(len(b)) {
+			return errCorruptCache
+		}
+		files := make([]string, 0, count)
+		for range count {
+			f, ok := d.str()
+			if !ok {
+				return errCorruptCache
+			}
+			files = append(files, f)
+		}
+		out[name] = files
+	}
+	*fl = out
+	return nil
+}
+
+var errCorruptCache = errors.New("corrupt layer cache entry")
+
+// decoder reads the compact cache encodings; strings are slices of all.
+type decoder struct {
+	b   []byte
+	all string
+	off int
+}
+
+func (d *decoder) uvarint() (uint64, bool) {
+	v, n := binary.Uvarint(d.b[d.off:])
+	if n <= 0 {
+		return 0, false
+	}
+	d.off += n
+	return v, true
+}
+
+func (d *decoder) str() (string, bool) {
+	l, ok := d.uvarint()
+	if !ok || l > uint64(len(d.b)-d.off) {
+		return "", false
+	}
+	s := d.all[d.off : d.off+int(l)]
+	d.off += int(l)
+	return s, true
+}
+
 // FileResult is what the extractors found in one file.
 type FileResult struct {
 	Packages    []inventory.Package
 	OS          *inventory.OS
-	Files       map[string][]string
+	Files       FileLists
 	Licenses    map[string][]string
 	LicenseType string
 	Problems    []inventory.Problem
@@ -155,6 +240,23 @@ type LayerResult struct {
 	// Problems are layer-level problems (unsafe entry names, unreadable
 	// hard links).
 	Problems []inventory.Problem
+
+	// entryData is the still-encoded file list of a layer read from the
+	// cache; files decodes it on first use.
+	entryData []byte
+}
+
+// files returns the layer's file list, decoding it from the cache encoding
+// on first use.
+func (lr *LayerResult) files() (Entries, error) {
+	if lr.entryData != nil {
+		var es Entries
+		if err := es.GobDecode(lr.entryData); err != nil {
+			return nil, fmt.Errorf("layer %s: cached file list: %w", lr.DiffID, err)
+		}
+		lr.Entries, lr.entryData = es, nil
+	}
+	return lr.Entries, nil
 }
 
 // Limits bound what the walk reads into memory.
@@ -522,7 +624,7 @@ func runJob(ctx context.Context, j *job, mu *sync.Mutex, res *LayerResult) {
 		}
 		if len(out.Files) > 0 {
 			if fr.Files == nil {
-				fr.Files = map[string][]string{}
+				fr.Files = FileLists{}
 			}
 			for k, v := range out.Files {
 				fr.Files[k] = append(fr.Files[k], v...)

@@ -99,7 +99,7 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 	if opts.KeepFS {
 		total := 0
 		for _, lr := range layers {
-			total += len(lr.Entries)
+			total += len(lr.Entries) + len(lr.entryData)/32
 		}
 		fsys = &FS{Nodes: make(map[string]Node, total)}
 		knownDirs = make(map[string]bool, total/8)
@@ -145,8 +145,17 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 				}
 			}
 		}
+		// The file list matters only when it can replace lower results or
+		// when the file index is wanted.
+		var entries Entries
+		if fsys != nil || len(results) > 0 {
+			var err error
+			if entries, err = lr.files(); err != nil {
+				problems = append(problems, inventory.Problem{Layer: lr.DiffID, Message: err.Error() + "; rescan with --no-cache"})
+			}
+		}
 		var replacedDirs map[string]bool
-		for _, e := range lr.Entries {
+		for _, e := range entries {
 			if e.Type != TypeDir && (resultDirs[e.Path] || knownDirs[e.Path]) {
 				if replacedDirs == nil {
 					replacedDirs = map[string]bool{}
@@ -165,7 +174,7 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 			})
 		}
 		prev := map[string]*fileState{}
-		for _, e := range lr.Entries {
+		for _, e := range entries {
 			if fsys != nil {
 				fsys.Nodes[e.Path] = Node{Entry: e, Layer: i}
 				if e.Type == TypeDir {

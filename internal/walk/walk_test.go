@@ -448,3 +448,24 @@ func FuzzEntriesDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestFileListsEncoding(t *testing.T) {
+	in := FileLists{"bash": {"/bin/bash", "/usr/share/doc/bash"}, "empty": {}}
+	b, err := in.GobEncode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out FileLists
+	if err := out.GobDecode(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || !slices.Equal(out["bash"], in["bash"]) || len(out["empty"]) != 0 {
+		t.Errorf("round trip: %v", out)
+	}
+	for i := range len(b) {
+		var cut FileLists
+		if err := cut.GobDecode(b[:i]); err == nil {
+			t.Errorf("truncated at %d: no error", i)
+		}
+	}
+}
