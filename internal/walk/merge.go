@@ -360,44 +360,49 @@ func isLockFile(p string) bool {
 	return lockFiles[base] || (strings.HasPrefix(base, "requirements") && strings.HasSuffix(base, ".txt"))
 }
 
-// dropLockedDuplicates removes a lock-file package when the same package
-// (type, normalized name, version) is installed below the lock file's
-// directory: the installed copy is the better record (it has the real file,
-// licenses and layer), and reporting both would count one package twice.
-// Development dependencies listed only in a lock file are dropped too: an
-// image that installed them has them on disk, where the installed-package
-// extractors report them. So are lock files that belong to an OS package or
-// sit inside an installed package's directory: they describe how that package
-// was developed, not what the image runs. Other lock-file entries with no
-// installed counterpart (bundled applications, installs elsewhere) stay.
+// dropLockedDuplicates keeps lock-file packages only where they are the
+// best record of what the image runs. A lock file with an installed tree of
+// its ecosystem below its directory (node_modules next to package-lock.json,
+// a virtualenv next to requirements.txt) is superseded by that tree: the
+// installed packages are reported from their own metadata (real files,
+// licenses, layers), and lock entries that were not installed (optional
+// dependencies for other platforms, such as fsevents) are not in the image.
+// Development dependencies are dropped too: an image that installed them has
+// them on disk. So are lock files that belong to an OS package or sit inside
+// an installed package's directory: they describe how that package was
+// developed, not what the image runs. What stays are lock files of
+// applications bundled without an installed tree.
 func dropLockedDuplicates(pkgs []inventory.Package) []inventory.Package {
-	installed := map[string][]string{}
+	installed := map[string][]string{} // type -> installed package paths
 	for _, p := range pkgs {
 		if !isLockFile(p.Path) {
-			k := p.Type + "|" + normName(p.Name) + "|" + p.Version
-			installed[k] = append(installed[k], p.Path)
+			installed[p.Type] = append(installed[p.Type], p.Path)
 		}
+	}
+	superseded := map[string]bool{} // type|lock path -> has an installed tree
+	hasTree := func(p inventory.Package) bool {
+		k := p.Type + "|" + p.Path
+		if v, ok := superseded[k]; ok {
+			return v
+		}
+		dir := path.Dir(p.Path)
+		if dir != "/" {
+			dir += "/"
+		}
+		found := false
+		for _, ip := range installed[p.Type] {
+			if strings.HasPrefix(ip, dir) {
+				found = true
+				break
+			}
+		}
+		superseded[k] = found
+		return found
 	}
 	out := pkgs[:0]
 	for _, p := range pkgs {
-		if isLockFile(p.Path) {
-			if p.Dev || p.OwnedBy != "" || insidePackage(p.Path) {
-				continue
-			}
-			dir := path.Dir(p.Path)
-			if dir != "/" {
-				dir += "/"
-			}
-			dup := false
-			for _, ip := range installed[p.Type+"|"+normName(p.Name)+"|"+p.Version] {
-				if strings.HasPrefix(ip, dir) {
-					dup = true
-					break
-				}
-			}
-			if dup {
-				continue
-			}
+		if isLockFile(p.Path) && (p.Dev || p.OwnedBy != "" || insidePackage(p.Path) || hasTree(p)) {
+			continue
 		}
 		out = append(out, p)
 	}
@@ -424,9 +429,3 @@ func insidePackage(p string) bool {
 	return false
 }
 
-// normName folds the spelling differences ecosystems allow in names (PEP 503
-// for Python; case for Composer).
-func normName(n string) string {
-	n = strings.ToLower(n)
-	return strings.NewReplacer("_", "-", ".", "-").Replace(n)
-}

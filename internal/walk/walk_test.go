@@ -380,6 +380,7 @@ func TestDropLockedDuplicates(t *testing.T) {
 		{Type: "npm", Name: "a", Version: "1", Path: "/app/node_modules/a/package.json"},
 		{Type: "npm", Name: "a", Version: "1", Path: "/app/package-lock.json"},
 		{Type: "npm", Name: "dev", Version: "1", Path: "/app/package-lock.json", Dev: true},
+		{Type: "npm", Name: "fsevents", Version: "2", Path: "/app/package-lock.json"},
 		{Type: "npm", Name: "b", Version: "2", Path: "/other/package-lock.json"},
 		{Type: "npm", Name: "b", Version: "2", Path: "/app/node_modules/b/package.json"},
 		{Type: "pypi", Name: "PyYAML", Version: "6.0", Path: "/usr/lib/python3/site-packages/PyYAML-6.0.dist-info/METADATA"},
