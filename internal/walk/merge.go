@@ -428,4 +428,3 @@ func insidePackage(p string) bool {
 	}
 	return false
 }
-
