@@ -16,7 +16,6 @@ package npm
 
 import (
 	"encoding/json"
-	"sort"
 	"strings"
 
 	"github.com/mamorisec/mamori/internal/inventory"
@@ -92,41 +91,6 @@ func parseLicenses(license, licenses json.RawMessage) []string {
 		add(raw)
 	}
 	return out
-}
-
-// collector keeps one package per name and version, in first-seen order.
-type collector struct {
-	pkgs  []inventory.Package
-	index map[string]int
-}
-
-// add records a package. A package seen again is Dev only if every
-// occurrence is.
-func (c *collector) add(p inventory.Package) {
-	if c.index == nil {
-		c.index = map[string]int{}
-	}
-	key := p.Name + "@" + p.Version
-	if i, ok := c.index[key]; ok {
-		c.pkgs[i].Dev = c.pkgs[i].Dev && p.Dev
-		if len(c.pkgs[i].Licenses) == 0 {
-			c.pkgs[i].Licenses = p.Licenses
-		}
-		return
-	}
-	c.index[key] = len(c.pkgs)
-	c.pkgs = append(c.pkgs, p)
-}
-
-// sorted returns the packages sorted by name and version.
-func (c *collector) sorted() []inventory.Package {
-	sort.SliceStable(c.pkgs, func(i, j int) bool {
-		if c.pkgs[i].Name != c.pkgs[j].Name {
-			return c.pkgs[i].Name < c.pkgs[j].Name
-		}
-		return c.pkgs[i].Version < c.pkgs[j].Version
-	})
-	return c.pkgs
 }
 
 // splitNameVersion splits "name@version" and "@scope/name@version" at the

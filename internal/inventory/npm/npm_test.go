@@ -1,8 +1,6 @@
 package npm
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -14,17 +12,9 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
-
-func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
-	if !ex.Required(fi) {
-		t.Fatalf("%s does not require %s", ex.Name(), path)
-	}
-	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
-}
 
 // summary renders packages as "name@version" with " dev" and
 // " [licenses]" when set, sorted.
@@ -147,7 +137,7 @@ func TestLockfiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := run(t, tt.ex, tt.path, data)
+			res, err := extracttest.Run(t, tt.ex, tt.path, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +172,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			_, err := extracttest.Run(t, tt.ex, tt.path, []byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
 				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
 			}
@@ -206,7 +196,7 @@ func TestPackageJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := run(t, NewInstalled(), "/usr/lib/node_modules/x/package.json", []byte(tt.data))
+			res, err := extracttest.Run(t, NewInstalled(), "/usr/lib/node_modules/x/package.json", []byte(tt.data))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,7 +241,7 @@ func TestNPMClient(t *testing.T) {
 			if err := json.Unmarshal(lockData, &head); err != nil || head.LockfileVersion.String() != lockVersion {
 				t.Fatalf("npm wrote lockfileVersion %s (%v), want %s", head.LockfileVersion, err, lockVersion)
 			}
-			res, err := run(t, NewLockfile(), "/app/package-lock.json", lockData)
+			res, err := extracttest.Run(t, NewLockfile(), "/app/package-lock.json", lockData)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +293,7 @@ func extractTree(t *testing.T, dir string, ex inventory.Extractor) map[string]in
 		if err != nil {
 			return err
 		}
-		res, err := run(t, ex, rel, data)
+		res, err := extracttest.Run(t, ex, rel, data)
 		if err != nil {
 			return err
 		}
@@ -319,18 +309,8 @@ func extractTree(t *testing.T, dir string, ex inventory.Extractor) map[string]in
 	return out
 }
 
-func fuzzSeeds(f *testing.F, files ...string) {
-	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzPackageLock(f *testing.F) {
-	fuzzSeeds(f, "package-lock-v1.json", "package-lock-v3.json")
+	extracttest.Seeds(f, "package-lock-v1.json", "package-lock-v3.json")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParsePackageLock(data)
 		if err == nil {
@@ -350,7 +330,7 @@ func FuzzPackageJSON(f *testing.F) {
 }
 
 func FuzzYarnLock(f *testing.F) {
-	fuzzSeeds(f, "yarn-v1.lock", "yarn-berry.lock")
+	extracttest.Seeds(f, "yarn-v1.lock", "yarn-berry.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseYarnLock(data)
 		if err == nil {
@@ -360,7 +340,7 @@ func FuzzYarnLock(f *testing.F) {
 }
 
 func FuzzPnpmLock(f *testing.F) {
-	fuzzSeeds(f, "pnpm-v5.yaml", "pnpm-v6.yaml", "pnpm-v9.yaml")
+	extracttest.Seeds(f, "pnpm-v5.yaml", "pnpm-v6.yaml", "pnpm-v9.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParsePnpmLock(data)
 		if err == nil {

@@ -68,7 +68,7 @@ func ParsePackageLock(b []byte) ([]inventory.Package, error) {
 	if err := json.Unmarshal(b, &lock); err != nil {
 		return nil, fmt.Errorf("parsing package lock: %w", err)
 	}
-	var c collector
+	var c inventory.Collector
 	if lock.Packages != nil {
 		for key, p := range lock.Packages {
 			i := strings.LastIndex(key, "node_modules/")
@@ -84,18 +84,18 @@ func ParsePackageLock(b []byte) ([]inventory.Package, error) {
 			if name == "" || p.Version == "" {
 				continue // not installed (npm records no version for it)
 			}
-			c.add(newPackage(name, p.Version, parseLicenses(p.License, p.Licenses), p.Dev))
+			c.Add(newPackage(name, p.Version, parseLicenses(p.License, p.Licenses), p.Dev))
 		}
-		return c.sorted(), nil
+		return c.Sorted(), nil
 	}
 	addDependencies(&c, lock.Dependencies)
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }
 
 // addDependencies adds lockfileVersion 1 dependencies, recursively.
 // Versions that are not registry versions (git URLs, tarball URLs, "file:"
 // paths) are skipped; "npm:NAME@VERSION" aliases give the real package.
-func addDependencies(c *collector, deps map[string]lockDependency) {
+func addDependencies(c *inventory.Collector, deps map[string]lockDependency) {
 	for name, d := range deps {
 		version := d.Version
 		if alias, ok := strings.CutPrefix(version, "npm:"); ok {
@@ -104,7 +104,7 @@ func addDependencies(c *collector, deps map[string]lockDependency) {
 			}
 		}
 		if name != "" && version != "" && !strings.ContainsAny(version, ":/") {
-			c.add(newPackage(name, version, nil, d.Dev))
+			c.Add(newPackage(name, version, nil, d.Dev))
 		}
 		addDependencies(c, d.Dependencies)
 	}

@@ -82,7 +82,7 @@ func ParsePnpmLock(b []byte) ([]inventory.Package, error) {
 	if lock.Snapshots != nil {
 		prod = pnpmProduction(&lock)
 	}
-	var c collector
+	var c inventory.Collector
 	for key, p := range lock.Packages {
 		if localProtocols[protocol(key)] {
 			continue
@@ -102,9 +102,9 @@ func ParsePnpmLock(b []byte) ([]inventory.Package, error) {
 		if prod != nil {
 			dev = !prod[name+"@"+version]
 		}
-		c.add(newPackage(name, version, nil, dev))
+		c.Add(newPackage(name, version, nil, dev))
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }
 
 // parsePnpmKey reads a key of "packages": "/name/1.0.0_peer@2.0.0" (v5),

@@ -65,7 +65,7 @@ func protocol(rng string) string {
 // parseYarnClassic reads the Yarn 1 format: unindented entry headers
 // (`"a@^1.0.0", a@^1.1.0:`) followed by indented fields (`  version "1.2.0"`).
 func parseYarnClassic(b []byte) ([]inventory.Package, error) {
-	var c collector
+	var c inventory.Collector
 	type entry struct {
 		name, version string
 		local         bool
@@ -79,7 +79,7 @@ func parseYarnClassic(b []byte) ([]inventory.Package, error) {
 		if cur.version == "" {
 			return fmt.Errorf("parsing yarn.lock: entry on line %d has no version", cur.line)
 		}
-		c.add(newPackage(cur.name, cur.version, nil, false))
+		c.Add(newPackage(cur.name, cur.version, nil, false))
 		return nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
@@ -117,7 +117,7 @@ func parseYarnClassic(b []byte) ([]inventory.Package, error) {
 	if err := finish(); err != nil {
 		return nil, err
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }
 
 // unquote removes the double quotes around a yarn.lock string.
@@ -146,7 +146,7 @@ func parseYarnBerry(b []byte) ([]inventory.Package, error) {
 	if err := yaml.Unmarshal(b, &entries); err != nil {
 		return nil, fmt.Errorf("parsing yarn.lock: %w", err)
 	}
-	var c collector
+	var c inventory.Collector
 	for key, e := range entries {
 		if key == "__metadata" || e.LinkType == "soft" {
 			continue
@@ -166,7 +166,7 @@ func parseYarnBerry(b []byte) ([]inventory.Package, error) {
 		if e.Version == "" {
 			return nil, fmt.Errorf("parsing yarn.lock: entry %q has no version", key)
 		}
-		c.add(newPackage(name, e.Version, nil, false))
+		c.Add(newPackage(name, e.Version, nil, false))
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }

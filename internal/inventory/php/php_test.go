@@ -1,8 +1,6 @@
 package php
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,16 +9,8 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 )
-
-func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
-	if !ex.Required(fi) {
-		t.Fatalf("%s does not require %s", ex.Name(), path)
-	}
-	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
-}
 
 // summary renders a package as "name@version purl [dev] [licenses]".
 func summary(pkgs []inventory.Package) []string {
@@ -105,7 +95,7 @@ func TestFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := run(t, tt.ex, tt.path, data)
+			res, err := extracttest.Run(t, tt.ex, tt.path, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +123,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			_, err := extracttest.Run(t, tt.ex, tt.path, []byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
 				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
 			}
@@ -141,18 +131,8 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-func fuzzSeeds(f *testing.F, files ...string) {
-	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzInstalled(f *testing.F) {
-	fuzzSeeds(f, "installed-v1.json", "installed-v2.json")
+	extracttest.Seeds(f, "installed-v1.json", "installed-v2.json")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseInstalled(data)
 		if err == nil {
@@ -162,7 +142,7 @@ func FuzzInstalled(f *testing.F) {
 }
 
 func FuzzComposerLock(f *testing.F) {
-	fuzzSeeds(f, "composer.lock")
+	extracttest.Seeds(f, "composer.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseComposerLock(data)
 		if err == nil {

@@ -76,7 +76,7 @@ func ParsePoetryLock(b []byte) ([]inventory.Package, error) {
 	if err := toml.Unmarshal(b, &lock); err != nil {
 		return nil, fmt.Errorf("parsing poetry.lock: %w", err)
 	}
-	var c collector
+	c := inventory.Collector{Key: pythonKey}
 	for i, p := range lock.Package {
 		if p.Name == "" || p.Version == "" {
 			return nil, fmt.Errorf("parsing poetry.lock: [[package]] number %d has no name or version", i+1)
@@ -86,9 +86,9 @@ func ParsePoetryLock(b []byte) ([]inventory.Package, error) {
 		if p.Source.Type != "" {
 			pkg.Metadata = map[string]string{"source": p.Source.Type}
 		}
-		c.add(pkg)
+		c.Add(pkg)
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }
 
 type pipfileLock struct {
@@ -108,7 +108,7 @@ func ParsePipfileLock(b []byte) ([]inventory.Package, error) {
 	if err := json.Unmarshal(b, &lock); err != nil {
 		return nil, fmt.Errorf("parsing Pipfile.lock: %w", err)
 	}
-	var c collector
+	c := inventory.Collector{Key: pythonKey}
 	for _, section := range []struct {
 		entries map[string]pipfileEntry
 		dev     bool
@@ -118,8 +118,8 @@ func ParsePipfileLock(b []byte) ([]inventory.Package, error) {
 			if v = strings.TrimSpace(v); !ok || name == "" || v == "" || strings.HasPrefix(v, "=") {
 				continue
 			}
-			c.add(newPackage(name, v, nil, section.dev))
+			c.Add(newPackage(name, v, nil, section.dev))
 		}
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }

@@ -10,7 +10,6 @@ package python
 
 import (
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/mamorisec/mamori/internal/inventory"
@@ -46,34 +45,6 @@ func newPackage(name, version string, licenses []string, dev bool) inventory.Pac
 	}
 }
 
-// collector keeps one package per normalized name and version.
-type collector struct {
-	pkgs  []inventory.Package
-	index map[string]int
-}
-
-// add records a package. A package seen again is Dev only if every
-// occurrence is.
-func (c *collector) add(p inventory.Package) {
-	if c.index == nil {
-		c.index = map[string]int{}
-	}
-	key := NormalizeName(p.Name) + "@" + p.Version
-	if i, ok := c.index[key]; ok {
-		c.pkgs[i].Dev = c.pkgs[i].Dev && p.Dev
-		return
-	}
-	c.index[key] = len(c.pkgs)
-	c.pkgs = append(c.pkgs, p)
-}
-
-// sorted returns the packages sorted by name and version.
-func (c *collector) sorted() []inventory.Package {
-	sort.SliceStable(c.pkgs, func(i, j int) bool {
-		if c.pkgs[i].Name != c.pkgs[j].Name {
-			return c.pkgs[i].Name < c.pkgs[j].Name
-		}
-		return c.pkgs[i].Version < c.pkgs[j].Version
-	})
-	return c.pkgs
-}
+// pythonKey identifies a distribution by its PEP 503 normalized name and
+// version, so "PyYAML" and "pyyaml" are one package.
+func pythonKey(p *inventory.Package) string { return NormalizeName(p.Name) + "@" + p.Version }

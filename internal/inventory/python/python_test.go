@@ -1,8 +1,6 @@
 package python
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,17 +11,9 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
-
-func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
-	if !ex.Required(fi) {
-		t.Fatalf("%s does not require %s", ex.Name(), path)
-	}
-	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
-}
 
 // summary renders packages as "name@version" with " dev", " [licenses]"
 // and " {metadata}" when set.
@@ -139,7 +129,7 @@ func TestFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := run(t, tt.ex, tt.path, data)
+			res, err := extracttest.Run(t, tt.ex, tt.path, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -169,7 +159,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			_, err := extracttest.Run(t, tt.ex, tt.path, []byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
 				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
 			}
@@ -227,7 +217,7 @@ print(json.dumps(out))
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := run(t, NewInstalled(), f, data)
+		res, err := extracttest.Run(t, NewInstalled(), f, data)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
@@ -240,18 +230,8 @@ print(json.dumps(out))
 	t.Logf("compared %d distributions", len(files))
 }
 
-func fuzzSeeds(f *testing.F, files ...string) {
-	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzMetadata(f *testing.F) {
-	fuzzSeeds(f, "METADATA-expression", "METADATA-longlicense", "legacy.egg-info")
+	extracttest.Seeds(f, "METADATA-expression", "METADATA-longlicense", "legacy.egg-info")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParseMetadata(data)
 		if err == nil {
@@ -261,7 +241,7 @@ func FuzzMetadata(f *testing.F) {
 }
 
 func FuzzPoetryLock(f *testing.F) {
-	fuzzSeeds(f, "poetry-1.lock", "poetry-2.lock")
+	extracttest.Seeds(f, "poetry-1.lock", "poetry-2.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParsePoetryLock(data)
 		if err == nil {
@@ -271,7 +251,7 @@ func FuzzPoetryLock(f *testing.F) {
 }
 
 func FuzzPipfileLock(f *testing.F) {
-	fuzzSeeds(f, "Pipfile.lock")
+	extracttest.Seeds(f, "Pipfile.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParsePipfileLock(data)
 		if err == nil {
@@ -281,7 +261,7 @@ func FuzzPipfileLock(f *testing.F) {
 }
 
 func FuzzRequirements(f *testing.F) {
-	fuzzSeeds(f, "requirements.txt")
+	extracttest.Seeds(f, "requirements.txt")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseRequirements(data)
 		if err != nil {

@@ -31,7 +31,7 @@ var pinned = regexp.MustCompile(`^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s
 // skipped. Names are reported normalized (PEP 503). It never fails: a line
 // it cannot read names no pinned version and is skipped.
 func ParseRequirements(b []byte) ([]inventory.Package, error) {
-	var c collector
+	c := inventory.Collector{Key: pythonKey}
 	text := strings.ReplaceAll(string(b), "\r\n", "\n")
 	text = strings.ReplaceAll(text, "\\\n", " ")
 	for _, line := range strings.Split(text, "\n") {
@@ -50,9 +50,9 @@ func ParseRequirements(b []byte) ([]inventory.Package, error) {
 		if m == nil {
 			continue
 		}
-		c.add(newPackage(NormalizeName(m[1]), m[2], nil, false))
+		c.Add(newPackage(NormalizeName(m[1]), m[2], nil, false))
 	}
-	return c.sorted(), nil
+	return c.Sorted(), nil
 }
 
 // commentStart returns the index of a "#" that starts a comment: at the

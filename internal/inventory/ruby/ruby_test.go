@@ -1,8 +1,6 @@
 package ruby
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,17 +11,9 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
-
-func run(t *testing.T, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
-	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
-	if !ex.Required(fi) {
-		t.Fatalf("%s does not require %s", ex.Name(), path)
-	}
-	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
-}
 
 // summary renders a package as "name@version purl [licenses] {metadata}".
 func summary(pkgs []inventory.Package) []string {
@@ -115,7 +105,7 @@ func TestFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := run(t, tt.ex, tt.path, data)
+			res, err := extracttest.Run(t, tt.ex, tt.path, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +132,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := run(t, tt.ex, tt.path, []byte(tt.data))
+			_, err := extracttest.Run(t, tt.ex, tt.path, []byte(tt.data))
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
 				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
 			}
@@ -195,7 +185,7 @@ puts JSON.generate(out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := run(t, NewGemspec(), f, data)
+		res, err := extracttest.Run(t, NewGemspec(), f, data)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue
@@ -209,18 +199,8 @@ puts JSON.generate(out)
 	t.Logf("compared %d gemspecs", len(files))
 }
 
-func fuzzSeeds(f *testing.F, files ...string) {
-	for _, name := range files {
-		data, err := os.ReadFile(filepath.Join("testdata", name))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
-}
-
 func FuzzGemspec(f *testing.F) {
-	fuzzSeeds(f, "old-style.gemspec", "native.gemspec", "stub-only.gemspec")
+	extracttest.Seeds(f, "old-style.gemspec", "native.gemspec", "stub-only.gemspec")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParseGemspec(data)
 		if err == nil {
@@ -230,7 +210,7 @@ func FuzzGemspec(f *testing.F) {
 }
 
 func FuzzGemfileLock(f *testing.F) {
-	fuzzSeeds(f, "Gemfile.lock")
+	extracttest.Seeds(f, "Gemfile.lock")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := ParseGemfileLock(data)
 		if err == nil {

@@ -1,0 +1,35 @@
+// Package extracttest holds helpers shared by the extractors' tests.
+package extracttest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mamorisec/mamori/internal/inventory"
+)
+
+// Run checks that ex requires path and extracts data as the contents of that
+// file (regular, mode 0644).
+func Run(t testing.TB, ex inventory.Extractor, path string, data []byte) (inventory.Result, error) {
+	t.Helper()
+	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
+	if !ex.Required(fi) {
+		t.Fatalf("%s does not require %s", ex.Name(), path)
+	}
+	return ex.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
+}
+
+// Seeds adds the named files under testdata/ to a fuzz corpus.
+func Seeds(f *testing.F, files ...string) {
+	f.Helper()
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
