@@ -1,23 +1,18 @@
 package apk
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 )
 
 func extract(t testing.TB, path string, content []byte) (inventory.Result, error) {
 	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(content)), Mode: 0o644}
-	if !New().Required(fi) {
-		t.Fatalf("Required(%s) = false", path)
-	}
-	return New().Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(content), nil))
+	return extracttest.Run(t, New(), path, content)
 }
 
 func TestExtract(t *testing.T) {

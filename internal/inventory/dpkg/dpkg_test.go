@@ -1,8 +1,6 @@
 package dpkg
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,17 +10,14 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
 // extract runs e on content as if it were the file at path.
 func extract(t testing.TB, e inventory.Extractor, path string, content []byte) (inventory.Result, error) {
 	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(content)), Mode: 0o644}
-	if !e.Required(fi) {
-		t.Fatalf("%s: Required(%s) = false", e.Name(), path)
-	}
-	return e.Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(content), nil))
+	return extracttest.Run(t, e, path, content)
 }
 
 func readFile(t testing.TB, name string) []byte {

@@ -3,7 +3,6 @@ package java
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/extracttest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
@@ -36,11 +36,7 @@ func needFile(t *testing.T, path string) []byte {
 
 func extract(t testing.TB, path string, data []byte) (inventory.Result, error) {
 	t.Helper()
-	fi := inventory.FileInfo{Path: path, Size: int64(len(data)), Mode: 0o644}
-	if !New().Required(fi) {
-		t.Fatalf("%s not required", path)
-	}
-	return New().Extract(context.Background(), inventory.NewInput(fi, bytes.NewReader(data), nil))
+	return extracttest.Run(t, New(), path, data)
 }
 
 // summary renders packages as "path name@version purl source" lines, sorted.
