@@ -33,3 +33,15 @@ func Seeds(f *testing.F, files ...string) {
 		f.Add(data)
 	}
 }
+
+// RequiredBy lists the names of the extractors in exts that require the
+// regular file at path.
+func RequiredBy(exts []inventory.Extractor, path string) []string {
+	var names []string
+	for _, ex := range exts {
+		if ex.Required(inventory.FileInfo{Path: path, Mode: 0o644}) {
+			names = append(names, ex.Name())
+		}
+	}
+	return names
+}

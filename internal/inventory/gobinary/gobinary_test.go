@@ -220,7 +220,7 @@ func TestExtractGoBinaries(t *testing.T) {
 func TestExtractNotGo(t *testing.T) {
 	ls, err := os.ReadFile("/bin/ls")
 	if err != nil {
-		t.Skipf("no /bin/ls: %v", err)
+		testenv.Missing(t, "/bin/ls: %v", err)
 	}
 	tests := []struct {
 		name string
@@ -418,7 +418,7 @@ func TestExtractWithoutSectionHeaders(t *testing.T) {
 	mustFind(t, res.Packages, "golang.org/x/text")
 	ls, err := os.ReadFile("/bin/ls")
 	if err != nil {
-		t.Skipf("no /bin/ls: %v", err)
+		testenv.Missing(t, "/bin/ls: %v", err)
 	}
 	res, err = extract(t, "/bin/ls", withoutSectionHeaders(ls))
 	if err != nil || len(res.Packages) != 0 {

@@ -66,12 +66,7 @@ func TestRequired(t *testing.T) {
 		{"/src/dev-requirements.txt", ""},
 	}
 	for _, tt := range tests {
-		var got []string
-		for _, ex := range All() {
-			if ex.Required(inventory.FileInfo{Path: tt.path}) {
-				got = append(got, ex.Name())
-			}
-		}
+		got := extracttest.RequiredBy(All(), tt.path)
 		var want []string
 		if tt.want != "" {
 			want = []string{tt.want}
