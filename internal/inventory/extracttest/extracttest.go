@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
@@ -44,4 +45,29 @@ func RequiredBy(exts []inventory.Extractor, path string) []string {
 		}
 	}
 	return names
+}
+
+// File extracts the file testdata/name as if it were at path, failing the
+// test on an error.
+func File(t testing.TB, ex inventory.Extractor, path, name string) []inventory.Package {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t, ex, path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Packages
+}
+
+// CheckError extracts data as the file at path and requires an error that
+// names the file and contains wantErr.
+func CheckError(t testing.TB, ex inventory.Extractor, path, data, wantErr string) {
+	t.Helper()
+	_, err := Run(t, ex, path, []byte(data))
+	if err == nil || !strings.Contains(err.Error(), wantErr) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("error = %v, want one naming %s and containing %q", err, path, wantErr)
+	}
 }

@@ -2,10 +2,7 @@ package php
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
@@ -86,16 +83,9 @@ func TestFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join("testdata", tt.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := extracttest.Run(t, tt.ex, tt.path, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPackages(t, res.Packages)
-			if got := summary(res.Packages); !slices.Equal(got, tt.want) {
+			pkgs := extracttest.File(t, tt.ex, tt.path, tt.file)
+			checkPackages(t, pkgs)
+			if got := summary(pkgs); !slices.Equal(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
 		})
@@ -118,10 +108,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := extracttest.Run(t, tt.ex, tt.path, []byte(tt.data))
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), tt.path) {
-				t.Fatalf("error = %v, want one naming %s and containing %q", err, tt.path, tt.wantErr)
-			}
+			extracttest.CheckError(t, tt.ex, tt.path, tt.data, tt.wantErr)
 		})
 	}
 }
