@@ -231,12 +231,8 @@ type cachedLayer struct {
 }
 
 func (c *Cache) get(key string) (*LayerResult, bool) {
-	b, err := os.ReadFile(c.path(key))
-	if err != nil {
-		return nil, false
-	}
 	var cl cachedLayer
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&cl); err != nil {
+	if !c.read(key, &cl) {
 		return nil, false
 	}
 	res := &LayerResult{DiffID: cl.DiffID, Whiteouts: cl.Whiteouts, Opaque: cl.Opaque, Results: cl.Results, Problems: cl.Problems, entryData: cl.EntryData}
@@ -247,18 +243,24 @@ func (c *Cache) get(key string) (*LayerResult, bool) {
 }
 
 func (c *Cache) getReport(key string) (*inventory.Report, bool) {
-	b, err := os.ReadFile(c.path(key))
-	if err != nil {
-		return nil, false
-	}
 	var rep inventory.Report
-	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&rep); err != nil {
+	if !c.read(key, &rep) {
 		return nil, false
 	}
 	if rep.Packages == nil {
 		rep.Packages = []inventory.Package{}
 	}
 	return &rep, true
+}
+
+// read decodes one cache entry into v; a missing or unreadable entry is a
+// miss.
+func (c *Cache) read(key string, v any) bool {
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return false
+	}
+	return gob.NewDecoder(bytes.NewReader(b)).Decode(v) == nil
 }
 
 func (c *Cache) putReport(key string, rep *inventory.Report) error {

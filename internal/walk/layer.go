@@ -77,54 +77,34 @@ func (es Entries) GobEncode() ([]byte, error) {
 
 // GobDecode implements gob.GobDecoder.
 func (es *Entries) GobDecode(b []byte) error {
-	all := string(b)
-	bad := errors.New("corrupt layer file list")
-	off := 0
-	uvarint := func() (uint64, bool) {
-		v, n := binary.Uvarint(b[off:])
-		if n <= 0 {
-			return 0, false
-		}
-		off += n
-		return v, true
-	}
-	str := func() (string, bool) {
-		l, ok := uvarint()
-		if !ok || l > uint64(len(b)-off) {
-			return "", false
-		}
-		s := all[off : off+int(l)]
-		off += int(l)
-		return s, true
-	}
-	count, ok := uvarint()
+	d := decoder{b: b, all: string(b)}
+	count, ok := d.uvarint()
 	if !ok || count > uint64(len(b)) {
-		return bad
+		return errCorruptCache
 	}
 	out := make(Entries, 0, count)
 	for range count {
-		if off >= len(b) {
-			return bad
+		if d.off >= len(b) {
+			return errCorruptCache
 		}
-		var e Entry
-		e.Type = b[off]
-		off++
-		mode, ok := uvarint()
+		e := Entry{Type: b[d.off]}
+		d.off++
+		mode, ok := d.uvarint()
 		if !ok {
-			return bad
+			return errCorruptCache
 		}
 		e.Mode = fs.FileMode(mode)
-		size, n := binary.Varint(b[off:])
+		size, n := binary.Varint(b[d.off:])
 		if n <= 0 {
-			return bad
+			return errCorruptCache
 		}
-		off += n
+		d.off += n
 		e.Size = size
-		if e.Path, ok = str(); !ok {
-			return bad
+		if e.Path, ok = d.str(); !ok {
+			return errCorruptCache
 		}
-		if e.Link, ok = str(); !ok {
-			return bad
+		if e.Link, ok = d.str(); !ok {
+			return errCorruptCache
 		}
 		out = append(out, e)
 	}
