@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ Registry credentials come from --username/--password-stdin, the environment
 (MAMORI_USERNAME, MAMORI_PASSWORD) or ~/.docker/config.json.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !validFormat(format) {
+			if !slices.Contains(sbom.Formats(), format) {
 				return fmt.Errorf("unknown format %q (valid: %s)", format, strings.Join(sbom.Formats(), ", "))
 			}
 			if opts.Image.Username == "" {
@@ -100,13 +101,4 @@ Registry credentials come from --username/--password-stdin, the environment
 	f.StringVar(&opts.TempDir, "temp-dir", "", "parent directory for private temp files (default the system temp dir)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress output")
 	return cmd
-}
-
-func validFormat(f string) bool {
-	for _, v := range sbom.Formats() {
-		if v == f {
-			return true
-		}
-	}
-	return false
 }
