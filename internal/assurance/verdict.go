@@ -1,0 +1,22 @@
+package assurance
+
+// Verdict is the outcome of evaluating an image against an assurance
+// policy.
+type Verdict struct {
+	// Policy is the policy's name.
+	Policy string `json:"policy"`
+	// Pass is false when at least one control is violated.
+	Pass bool `json:"pass"`
+	// Violations lists each violated control with its reason.
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+// Violation is one violated control of a policy.
+type Violation struct {
+	// Control names the policy control, for example "max_cvss_score".
+	Control string `json:"control"`
+	// Message explains the violation to a user.
+	Message string `json:"message"`
+	// Findings lists the finding IDs (or package names) that caused it.
+	Findings []string `json:"findings,omitempty"`
+}
