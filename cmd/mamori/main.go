@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -35,7 +36,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
-	if err != nil {
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintln(os.Stderr, "mamori:", ee.msg)
+		}
+		os.Exit(ee.code)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "mamori:", err)
 		os.Exit(1)
 	}
@@ -48,7 +56,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSBOMCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newScanCmd(), newSBOMCmd(), newDBCmd(), newDemoCmd(), newVersionCmd())
 	return root
 }
 

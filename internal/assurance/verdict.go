@@ -17,6 +17,9 @@ type Violation struct {
 	Control string `json:"control"`
 	// Message explains the violation to a user.
 	Message string `json:"message"`
-	// Findings lists the finding IDs (or package names) that caused it.
+	// Findings lists the finding IDs that caused it, sorted.
 	Findings []string `json:"findings,omitempty"`
+	// Packages lists the packages that caused it as "type:name@version",
+	// sorted.
+	Packages []string `json:"packages,omitempty"`
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -160,4 +161,29 @@ func addFile(tw *tar.Writer, src, name string) error {
 	}
 	_, err = io.Copy(tw, f)
 	return err
+}
+
+//go:embed feed
+var feed embed.FS
+
+// WriteFeed writes the demo vulnerability feed (OSV records written for
+// mamori; none is a real advisory) to dir, for building a demo database.
+func WriteFeed(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("demo feed: %w", err)
+	}
+	entries, err := feed.ReadDir("feed")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		b, err := feed.ReadFile("feed/" + e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			return fmt.Errorf("demo feed: %w", err)
+		}
+	}
+	return nil
 }

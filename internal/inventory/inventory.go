@@ -83,6 +83,12 @@ type Package struct {
 	// used to find language packages owned by OS packages and is not part of
 	// any output.
 	Files []string `json:"-"`
+	// Symbols, for a Go module found in a binary, are the functions and
+	// methods of the module's packages that the binary contains, as
+	// "importpath.Func" and "importpath.Type.Method". They decide whether
+	// a vulnerable symbol is reachable. Sorted. Nil when the binary has no symbol
+	// information or the package did not come from a binary.
+	Symbols []string `json:"-"`
 }
 
 // Key returns a string that identifies the package within one image.

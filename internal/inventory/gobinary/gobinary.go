@@ -58,7 +58,7 @@ func All() []inventory.Extractor { return []inventory.Extractor{New()} }
 
 func (extractor) Name() string { return "language/golang/binary" }
 
-func (extractor) Version() int { return 1 }
+func (extractor) Version() int { return 2 }
 
 // Required selects regular files with an execute bit and a plausible size.
 func (extractor) Required(fi inventory.FileInfo) bool {
@@ -78,7 +78,11 @@ func (extractor) Extract(_ context.Context, in *inventory.Input) (inventory.Resu
 	if bi == nil {
 		return inventory.Result{}, nil
 	}
-	return inventory.Result{Packages: Packages(bi)}, nil
+	pkgs := Packages(bi)
+	if syms, err := Symbols(ra); err == nil {
+		AssignSymbols(pkgs, syms)
+	}
+	return inventory.Result{Packages: pkgs}, nil
 }
 
 // Executable formats, told apart by their first bytes.

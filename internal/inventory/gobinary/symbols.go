@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
+
+	"github.com/mamorisec/mamori/internal/inventory"
 )
 
 // maxPclntab bounds the Go line table read into memory by Symbols.
@@ -132,4 +135,101 @@ func sectionData(size uint64, r io.ReadSeeker) ([]byte, error) {
 func sortUnique(s []string) []string {
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// AssignSymbols sets the Symbols of each module package to the binary's
+// functions that belong to it, normalised by NormalizeSymbol. A function
+// belongs to the module with the longest path that prefixes its package
+// path; functions of packages without a dot in the first path element
+// belong to the standard library ("stdlib"). The main module, replaced
+// modules and the rest are matched by the path the code was built with.
+func AssignSymbols(pkgs []inventory.Package, syms []string) {
+	codePath := make(map[string]int, len(pkgs)) // module path → index
+	stdlib := -1
+	for i := range pkgs {
+		p := &pkgs[i]
+		if p.Name == "stdlib" {
+			stdlib = i
+			continue
+		}
+		path := p.Name
+		if r := p.Metadata["replaces"]; r != "" {
+			path, _, _ = strings.Cut(r, "@")
+		}
+		codePath[path] = i
+		p.Symbols = []string{}
+	}
+	if stdlib >= 0 {
+		pkgs[stdlib].Symbols = []string{}
+	}
+	for _, s := range syms {
+		pkg, name, ok := NormalizeSymbol(s)
+		if !ok {
+			continue
+		}
+		idx := -1
+		first, _, _ := strings.Cut(pkg, "/")
+		if !strings.Contains(first, ".") {
+			idx = stdlib
+		} else {
+			for p := pkg; ; {
+				if i, ok := codePath[p]; ok {
+					idx = i
+					break
+				}
+				j := strings.LastIndexByte(p, '/')
+				if j < 0 {
+					break
+				}
+				p = p[:j]
+			}
+		}
+		if idx < 0 {
+			continue
+		}
+		pkgs[idx].Symbols = append(pkgs[idx].Symbols, pkg+"."+name)
+		// A closure or method value implies its enclosing function.
+		if k := strings.Index(name, ".func"); k > 0 {
+			pkgs[idx].Symbols = append(pkgs[idx].Symbols, pkg+"."+name[:k])
+		}
+	}
+	for i := range pkgs {
+		if pkgs[i].Symbols != nil {
+			pkgs[i].Symbols = sortUnique(pkgs[i].Symbols)
+		}
+	}
+}
+
+// NormalizeSymbol splits a Go function name from a binary into its package
+// path and its name in the form OSV records use: "net/http.(*Client).Do"
+// becomes ("net/http", "Client.Do") and type parameters are dropped
+// ("sync.(*Map[...]).Load" → "Map.Load"). Runtime-generated names
+// ("type:.eq...", "go:buildid") give ok false.
+func NormalizeSymbol(s string) (pkg, name string, ok bool) {
+	if strings.HasPrefix(s, "type:") || strings.HasPrefix(s, "go:") || strings.HasPrefix(s, "go.") {
+		return "", "", false
+	}
+	slash := strings.LastIndexByte(s, '/')
+	dot := strings.IndexByte(s[slash+1:], '.')
+	if dot < 0 {
+		return "", "", false
+	}
+	pkg, rest := s[:slash+1+dot], s[slash+2+dot:]
+	if pkg == "" || rest == "" || pkg == "main" {
+		return "", "", false
+	}
+	var b strings.Builder
+	depth := 0
+	for _, r := range rest {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case depth > 0, r == '(', r == ')', r == '*':
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return pkg, b.String(), b.Len() > 0
 }

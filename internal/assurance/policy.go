@@ -1,0 +1,328 @@
+package assurance
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/vuln"
+)
+
+// The apiVersion and kind every policy file declares.
+const (
+	APIVersion = "mamori.dev/v1"
+	Kind       = "AssurancePolicy"
+)
+
+// MaxPolicySize is the largest policy file Load reads.
+const MaxPolicySize = 1 << 20
+
+// Policy is a parsed, validated assurance policy. The zero value of every
+// control means "not checked", so a new control can be added to Controls
+// without changing how existing policy files are read.
+type Policy struct {
+	// Name identifies the policy in verdicts.
+	Name string `json:"name"`
+	// Description is free text for people reading the policy.
+	Description string `json:"description,omitempty"`
+	// Controls are the checks the image must pass.
+	Controls Controls `json:"controls"`
+}
+
+// Controls are the checks of a policy; docs/assurance.md defines each.
+type Controls struct {
+	// MaxSeverity fails the image when a counting finding is rated at or
+	// above it. Nil means not checked.
+	MaxSeverity *vuln.Severity `json:"max_severity,omitempty"`
+	// MaxCVSSScore fails the image when a counting finding has a CVSS base
+	// score strictly greater than it. Nil means not checked.
+	MaxCVSSScore *float64 `json:"max_cvss_score,omitempty"`
+	// SeverityCounts is the largest number of counting findings allowed
+	// per severity rating. Ratings that are absent are not limited.
+	SeverityCounts map[vuln.Severity]int `json:"severity_counts,omitempty"`
+	// FixableOnly restricts MaxSeverity, MaxCVSSScore and SeverityCounts to
+	// findings that have a fixed version.
+	FixableOnly bool `json:"fixable_only,omitempty"`
+	// BlockCVEs fails the image when a finding has one of these IDs or
+	// aliases, whether or not it is fixable.
+	BlockCVEs []string `json:"block_cves,omitempty"`
+	// BlockPackages fails the image when it contains a listed package.
+	BlockPackages []PackageRule `json:"block_packages,omitempty"`
+	// IgnoreUnreachable stops findings whose vulnerable code is known not
+	// to be reachable (Go binaries) from counting for any control.
+	IgnoreUnreachable bool `json:"ignore_unreachable,omitempty"`
+}
+
+// PackageRule names packages that must not be in an image.
+type PackageRule struct {
+	// Name is the package name. For Maven a name without ":" matches the
+	// artifactId of any group; PyPI names are compared normalized.
+	Name string `json:"name"`
+	// Type restricts the rule to one package type ("maven", "npm", ...);
+	// empty matches every type.
+	Type string `json:"type,omitempty"`
+	// Versions lists the blocked versions exactly as installed; empty
+	// blocks every version.
+	Versions []string `json:"versions,omitempty"`
+}
+
+// empty reports whether no control is set.
+func (c *Controls) empty() bool {
+	return c.MaxSeverity == nil && c.MaxCVSSScore == nil && len(c.SeverityCounts) == 0 &&
+		len(c.BlockCVEs) == 0 && len(c.BlockPackages) == 0
+}
+
+// The file's shape. Scalars are read as strings where mamori parses them
+// itself, so that "max_severity: 3" is an error instead of a number.
+type policyFile struct {
+	APIVersion  string       `yaml:"apiVersion"`
+	Kind        string       `yaml:"kind"`
+	Name        string       `yaml:"name"`
+	Description string       `yaml:"description"`
+	Controls    controlsFile `yaml:"controls"`
+}
+
+type controlsFile struct {
+	MaxSeverity       *string           `yaml:"max_severity"`
+	MaxCVSSScore      *float64          `yaml:"max_cvss_score"`
+	SeverityCounts    map[string]int    `yaml:"severity_counts"`
+	FixableOnly       bool              `yaml:"fixable_only"`
+	BlockCVEs         []string          `yaml:"block_cves"`
+	BlockPackages     []packageRuleFile `yaml:"block_packages"`
+	IgnoreUnreachable bool              `yaml:"ignore_unreachable"`
+}
+
+type packageRuleFile struct {
+	Name     string   `yaml:"name"`
+	Type     string   `yaml:"type"`
+	Versions []string `yaml:"versions"`
+}
+
+// The keys each mapping of the file accepts, for error messages that name
+// the unknown key.
+var (
+	topKeys      = []string{"apiVersion", "kind", "name", "description", "controls"}
+	controlKeys  = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable"}
+	blockPkgKeys = []string{"name", "type", "versions"}
+)
+
+// packageTypes are the package types a block_packages rule may name.
+var packageTypes = []string{
+	inventory.TypeAPK, inventory.TypeCargo, inventory.TypeComposer, inventory.TypeDeb,
+	inventory.TypeGem, inventory.TypeGolang, inventory.TypeMaven, inventory.TypeNPM,
+	inventory.TypeNuGet, inventory.TypePyPI, inventory.TypeRPM,
+}
+
+// Load reads and validates the policy file at path.
+func Load(path string) (*Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("assurance policy: %w", err)
+	}
+	defer f.Close()
+	data, err := inventory.ReadAllLimited(f, MaxPolicySize)
+	if err != nil {
+		return nil, fmt.Errorf("assurance policy %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a policy file's contents. name is the file name used in
+// error messages.
+func Parse(name string, data []byte) (*Policy, error) {
+	p, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("assurance policy %s: %w", name, err)
+	}
+	return p, nil
+}
+
+func parse(data []byte) (*Policy, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("file is empty")
+		}
+		return nil, yamlError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("file holds more than one YAML document")
+	}
+	if err := checkShape(&doc); err != nil {
+		return nil, err
+	}
+	var pf policyFile
+	strict := yaml.NewDecoder(bytes.NewReader(data))
+	strict.KnownFields(true)
+	if err := strict.Decode(&pf); err != nil {
+		return nil, yamlError(err)
+	}
+	return pf.validate()
+}
+
+// checkShape rejects unknown keys with a message that names the key, its
+// line and the keys that are allowed there.
+func checkShape(doc *yaml.Node) error {
+	root := doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: the policy must be a mapping with apiVersion, kind, name and controls", root.Line)
+	}
+	if err := checkKeys(root, "the policy", topKeys); err != nil {
+		return err
+	}
+	controls := mapValue(root, "controls")
+	if controls == nil || controls.Kind != yaml.MappingNode {
+		return nil // reported by validate or by the decoder
+	}
+	if err := checkKeys(controls, "controls", controlKeys); err != nil {
+		return err
+	}
+	if bp := mapValue(controls, "block_packages"); bp != nil && bp.Kind == yaml.SequenceNode {
+		for i, rule := range bp.Content {
+			if rule.Kind != yaml.MappingNode {
+				continue
+			}
+			if err := checkKeys(rule, fmt.Sprintf("block_packages[%d]", i), blockPkgKeys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkKeys(m *yaml.Node, where string, known []string) error {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k := m.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return fmt.Errorf("line %d: unknown key %q in %s (known keys: %s)", k.Line, k.Value, where, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// yamlError flattens yaml.v3's multi-line type errors into one line.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func (pf *policyFile) validate() (*Policy, error) {
+	if pf.APIVersion != APIVersion {
+		return nil, fmt.Errorf("apiVersion is %q, want %q", pf.APIVersion, APIVersion)
+	}
+	if pf.Kind != Kind {
+		return nil, fmt.Errorf("kind is %q, want %q", pf.Kind, Kind)
+	}
+	p := &Policy{Name: strings.TrimSpace(pf.Name), Description: pf.Description}
+	if p.Name == "" {
+		return nil, errors.New("name is missing")
+	}
+	c, err := pf.Controls.validate()
+	if err != nil {
+		return nil, fmt.Errorf("controls: %w", err)
+	}
+	p.Controls = c
+	if c.empty() {
+		return nil, errors.New("controls: no control is set, so the policy would pass every image")
+	}
+	return p, nil
+}
+
+func (cf *controlsFile) validate() (Controls, error) {
+	c := Controls{FixableOnly: cf.FixableOnly, IgnoreUnreachable: cf.IgnoreUnreachable}
+	if cf.MaxSeverity != nil {
+		s, err := parseSeverity(*cf.MaxSeverity)
+		if err != nil {
+			return c, fmt.Errorf("max_severity: %w", err)
+		}
+		c.MaxSeverity = &s
+	}
+	if cf.MaxCVSSScore != nil {
+		v := *cf.MaxCVSSScore
+		if math.IsNaN(v) || v < 0 || v > 10 {
+			return c, fmt.Errorf("max_cvss_score: %v is not a CVSS score from 0 to 10", v)
+		}
+		c.MaxCVSSScore = &v
+	}
+	if len(cf.SeverityCounts) > 0 {
+		c.SeverityCounts = make(map[vuln.Severity]int, len(cf.SeverityCounts))
+		keys := make([]string, 0, len(cf.SeverityCounts))
+		for k := range cf.SeverityCounts {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			n := cf.SeverityCounts[k]
+			s, err := parseSeverity(k)
+			if err != nil {
+				return c, fmt.Errorf("severity_counts: %w", err)
+			}
+			if _, dup := c.SeverityCounts[s]; dup {
+				return c, fmt.Errorf("severity_counts: %s is given twice (%q is another name for it)", s, k)
+			}
+			if n < 0 {
+				return c, fmt.Errorf("severity_counts: %s: count %d is negative", s, n)
+			}
+			c.SeverityCounts[s] = n
+		}
+	}
+	for i, id := range cf.BlockCVEs {
+		id = strings.TrimSpace(id)
+		if id == "" || strings.ContainsAny(id, " \t\n") {
+			return c, fmt.Errorf("block_cves[%d]: %q is not a vulnerability ID", i, cf.BlockCVEs[i])
+		}
+		c.BlockCVEs = append(c.BlockCVEs, id)
+	}
+	for i, r := range cf.BlockPackages {
+		rule := PackageRule{Name: strings.TrimSpace(r.Name), Type: strings.TrimSpace(r.Type)}
+		if rule.Name == "" {
+			return c, fmt.Errorf("block_packages[%d]: name is missing", i)
+		}
+		if rule.Type != "" && !slices.Contains(packageTypes, rule.Type) {
+			return c, fmt.Errorf("block_packages[%d]: unknown package type %q (known types: %s)", i, rule.Type, strings.Join(packageTypes, ", "))
+		}
+		for j, v := range r.Versions {
+			v = strings.TrimSpace(v)
+			if v == "" {
+				return c, fmt.Errorf("block_packages[%d]: versions[%d] is empty", i, j)
+			}
+			rule.Versions = append(rule.Versions, v)
+		}
+		c.BlockPackages = append(c.BlockPackages, rule)
+	}
+	return c, nil
+}
+
+// parseSeverity is vuln.ParseSeverity without its acceptance of "" as
+// UNKNOWN: in a policy an empty rating is a mistake.
+func parseSeverity(s string) (vuln.Severity, error) {
+	if strings.TrimSpace(s) == "" {
+		return vuln.SeverityUnknown, errors.New("severity is empty")
+	}
+	return vuln.ParseSeverity(s)
+}

@@ -1,0 +1,153 @@
+package assurance
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mamorisec/mamori/internal/vuln"
+)
+
+func TestLoad(t *testing.T) {
+	p, err := Load("testdata/production.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Policy{
+		Name:        "production",
+		Description: "Images deployed to production clusters.",
+		Controls: Controls{
+			MaxSeverity:    sevPtr(vuln.SeverityCritical),
+			MaxCVSSScore:   floatPtr(9),
+			SeverityCounts: map[vuln.Severity]int{vuln.SeverityCritical: 0, vuln.SeverityHigh: 5},
+			FixableOnly:    true,
+			BlockCVEs:      []string{"CVE-2021-44228", "GHSA-jfh8-c2jp-5v3q"},
+			BlockPackages: []PackageRule{
+				{Name: "log4j-core", Type: "maven", Versions: []string{"2.14.0", "2.14.1"}},
+				{Name: "xz-utils", Versions: []string{"5.6.0", "5.6.1"}},
+				{Name: "telnetd"},
+			},
+			IgnoreUnreachable: true,
+		},
+	}
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("Load = %+v\nwant %+v", p, want)
+	}
+	m, err := Load("testdata/minimal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Controls.MaxSeverity == nil || *m.Controls.MaxSeverity != vuln.SeverityCritical {
+		t.Errorf("minimal: max_severity = %v", m.Controls.MaxSeverity)
+	}
+}
+
+func TestLoadMissingAndTooLarge(t *testing.T) {
+	if _, err := Load("testdata/nonexistent.yaml"); err == nil || !strings.Contains(err.Error(), "nonexistent.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, []byte("# "+strings.Repeat("x", MaxPolicySize)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "big.yaml") || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("oversize file: %v", err)
+	}
+}
+
+const header = "apiVersion: mamori.dev/v1\nkind: AssurancePolicy\nname: p\n"
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, data string
+		// want are substrings of the error.
+		want []string
+	}{
+		{"empty", "", []string{"file is empty"}},
+		{"not a mapping", "- a\n- b\n", []string{"must be a mapping"}},
+		{"two documents", header + "controls: {max_severity: HIGH}\n---\n" + header, []string{"more than one YAML document"}},
+		{"syntax", header + "controls: [\n", []string{"line"}},
+		{"unknown top key", header + "control:\n  max_severity: HIGH\n", []string{`unknown key "control"`, "line 4", "the policy"}},
+		{"unknown control", header + "controls:\n  max_severity: HIGH\n  disallow_root: true\n", []string{`unknown key "disallow_root"`, "in controls", "line 6"}},
+		{"unknown block_packages key", header + "controls:\n  block_packages:\n    - name: a\n      version: 1\n", []string{`unknown key "version"`, "block_packages[0]"}},
+		{"wrong apiVersion", "apiVersion: v2\nkind: AssurancePolicy\nname: p\ncontrols: {max_severity: HIGH}\n", []string{"apiVersion", `"v2"`}},
+		{"wrong kind", "apiVersion: mamori.dev/v1\nkind: Policy\nname: p\ncontrols: {max_severity: HIGH}\n", []string{"kind", `"Policy"`}},
+		{"no name", "apiVersion: mamori.dev/v1\nkind: AssurancePolicy\ncontrols: {max_severity: HIGH}\n", []string{"name is missing"}},
+		{"no controls", header, []string{"no control is set"}},
+		{"only modifiers", header + "controls: {fixable_only: true}\n", []string{"no control is set"}},
+		{"bad severity", header + "controls: {max_severity: SEVERE}\n", []string{"max_severity", `"SEVERE"`}},
+		{"numeric severity", header + "controls: {max_severity: 3}\n", []string{"max_severity", `"3"`}},
+		{"empty severity", header + "controls: {max_severity: ''}\n", []string{"max_severity", "empty"}},
+		{"score too high", header + "controls: {max_cvss_score: 11}\n", []string{"max_cvss_score", "11"}},
+		{"score negative", header + "controls: {max_cvss_score: -1}\n", []string{"max_cvss_score"}},
+		{"score NaN", header + "controls: {max_cvss_score: .nan}\n", []string{"max_cvss_score"}},
+		{"score string", header + "controls: {max_cvss_score: high}\n", []string{"float64"}},
+		{"negative count", header + "controls: {severity_counts: {HIGH: -1}}\n", []string{"severity_counts", "negative"}},
+		{"duplicate count", header + "controls: {severity_counts: {HIGH: 1, important: 2}}\n", []string{"severity_counts", "twice"}},
+		{"duplicate key", header + "controls: {max_severity: HIGH, max_severity: LOW}\n", []string{"already defined"}},
+		{"bad count key", header + "controls: {severity_counts: {HIHG: 1}}\n", []string{"severity_counts", `"HIHG"`}},
+		{"empty cve", header + "controls: {block_cves: ['']}\n", []string{"block_cves[0]"}},
+		{"cve with space", header + "controls: {block_cves: [CVE-1 CVE-2]}\n", []string{"block_cves[0]"}},
+		{"package without name", header + "controls: {block_packages: [{type: deb}]}\n", []string{"block_packages[0]", "name is missing"}},
+		{"package bad type", header + "controls: {block_packages: [{name: a, type: mavne}]}\n", []string{"block_packages[0]", `"mavne"`}},
+		{"package empty version", header + "controls: {block_packages: [{name: a, versions: ['']}]}\n", []string{"versions[0]"}},
+		{"versions not a list", header + "controls: {block_packages: [{name: a, versions: '< 2.17'}]}\n", []string{"line 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("policy.yaml", []byte(tt.data))
+			if err == nil {
+				t.Fatalf("no error, policy %+v", p)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "assurance policy policy.yaml: ") {
+				t.Errorf("error does not name the file: %s", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error spans lines: %q", msg)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"testdata/production.yaml", "testdata/minimal.yaml"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(header + "controls: {severity_counts: {HIGH: 1, important: 2}}\n"))
+	f.Add([]byte(header + "controls: {block_packages: [{name: a, versions: ['1']}]}\n"))
+	f.Add([]byte("&a [*a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			if p != nil {
+				t.Fatal("policy returned with an error")
+			}
+			return
+		}
+		if p.Name == "" || p.Controls.empty() {
+			t.Fatalf("accepted policy without name or controls: %+v", p)
+		}
+		if s := p.Controls.MaxCVSSScore; s != nil && (*s < 0 || *s > 10) {
+			t.Fatalf("accepted score %v", *s)
+		}
+		for _, n := range p.Controls.SeverityCounts {
+			if n < 0 {
+				t.Fatalf("accepted negative count %d", n)
+			}
+		}
+		// An accepted policy must evaluate without panicking.
+		Evaluate(p, Subject{Findings: []vuln.Finding{finding("CVE-1", vuln.SeverityCritical, score(9.8))}})
+	})
+}
