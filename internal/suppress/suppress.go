@@ -7,6 +7,7 @@
 package suppress
 
 import (
+	"strings"
 	"time"
 
 	"github.com/package-url/packageurl-go"
@@ -45,38 +46,66 @@ func Apply(s *report.Scan, r Rules) (warnings []string) {
 		warnings = append(warnings, v.warnings...)
 	}
 	t := newTarget(s.Inventory)
+	vex := indexVEX(r.VEX)
 	for i := range s.Vulnerabilities {
 		f := &s.Vulnerabilities[i]
 		if f.Suppressed != nil {
 			continue
 		}
-		f.Suppressed = suppression(f, r, now, t)
+		f.Suppressed = suppression(f, r.Ignore, vex, now, t)
 	}
 	return warnings
 }
 
-func suppression(f *vuln.Finding, r Rules, now time.Time, t *target) *vuln.Suppression {
-	for _, fl := range r.Ignore {
+// vexRef is a statement with its document and its position among all
+// statements read.
+type vexRef struct {
+	st     *statement
+	source string
+	seq    int
+}
+
+// indexVEX maps each lowercased vulnerability name and alias to the
+// statements about it, in reading order.
+func indexVEX(docs []*VEX) map[string][]vexRef {
+	idx := map[string][]vexRef{}
+	seq := 0
+	for _, v := range docs {
+		for i := range v.statements {
+			ref := vexRef{st: &v.statements[i], source: v.Path, seq: seq}
+			seq++
+			for _, id := range ref.st.vulns {
+				k := strings.ToLower(id)
+				if refs := idx[k]; len(refs) == 0 || refs[len(refs)-1].seq != ref.seq {
+					idx[k] = append(refs, ref)
+				}
+			}
+		}
+	}
+	return idx
+}
+
+func suppression(f *vuln.Finding, ignore []*IgnoreFile, vex map[string][]vexRef, now time.Time, t *target) *vuln.Suppression {
+	for _, fl := range ignore {
 		if s := fl.suppression(f, now); s != nil {
 			return s
 		}
 	}
-	var (
-		latest *statement
-		source string
-	)
-	for _, v := range r.VEX {
-		for i := range v.statements {
-			st := &v.statements[i]
-			if (latest == nil || !st.time.Before(latest.time)) && st.appliesTo(f, t) {
-				latest, source = st, v.Path
+	var latest *vexRef
+	for _, id := range append([]string{f.ID}, f.Aliases...) {
+		for _, ref := range vex[strings.ToLower(id)] {
+			if latest != nil && (ref.st.time.Before(latest.st.time) || ref.st.time.Equal(latest.st.time) && ref.seq < latest.seq) {
+				continue
+			}
+			if ref.st.appliesTo(f, t) {
+				latest = &ref
 			}
 		}
 	}
-	if latest == nil || (latest.status != StatusNotAffected && latest.status != StatusFixed) {
+	if latest == nil || (latest.st.status != StatusNotAffected && latest.st.status != StatusFixed) {
 		return nil
 	}
-	return &vuln.Suppression{Kind: "vex", Source: source, Status: latest.status, Justification: latest.reason}
+	return &vuln.Suppression{Kind: "vex", Source: latest.source, Status: latest.st.status, Justification: latest.st.reason}
 }
 
 // target is the image the findings were found in, prepared for matching.

@@ -427,3 +427,41 @@ func TestParseVEXErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestApplyVEXOrder checks that the most recent statement decides and that
+// a tie goes to the statement read last.
+func TestApplyVEXOrder(t *testing.T) {
+	doc := func(ts, status string) *VEX {
+		extra := ""
+		if status == StatusNotAffected {
+			extra = `, "justification": "component_not_present"`
+		}
+		v, err := ParseVEX(status+"-"+ts+".json", []byte(`{"@context": "https://openvex.dev/ns", "author": "a", "timestamp": "`+ts+`",
+			"statements": [{"vulnerability": {"name": "CVE-2022-25883"}, "products": [{"@id": "pkg:npm/semver"}], "status": "`+status+`"`+extra+`}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	const early, late = "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"
+	tests := []struct {
+		name string
+		docs []*VEX
+		want bool
+	}{
+		{"same time, affected read last", []*VEX{doc(early, StatusNotAffected), doc(early, StatusAffected)}, false},
+		{"same time, not_affected read last", []*VEX{doc(early, StatusAffected), doc(early, StatusNotAffected)}, true},
+		{"older statement read last does not override", []*VEX{doc(late, StatusFixed), doc(early, StatusUnderInvestigation)}, true},
+		{"newer statement read last overrides", []*VEX{doc(early, StatusFixed), doc(late, StatusUnderInvestigation)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &report.Scan{Vulnerabilities: []vuln.Finding{{ID: "GHSA-c2qf-rxjj-qqgw", Aliases: []string{"CVE-2022-25883"},
+				Package: vuln.PackageOf(&semver1)}}}
+			Apply(s, Rules{Now: now, VEX: tt.docs})
+			if got := s.Vulnerabilities[0].Suppressed != nil; got != tt.want {
+				t.Errorf("suppressed = %v, want %v (%+v)", got, tt.want, s.Vulnerabilities[0].Suppressed)
+			}
+		})
+	}
+}

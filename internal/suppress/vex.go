@@ -184,12 +184,19 @@ func jsonError(data []byte, err error) error {
 	var (
 		se *json.SyntaxError
 		te *json.UnmarshalTypeError
+		pe *time.ParseError
 	)
 	switch {
 	case errors.As(err, &se):
 		return fmt.Errorf("line %d: %v", lineAt(data, se.Offset), se)
 	case errors.As(err, &te):
-		return fmt.Errorf("line %d: %s must be a JSON %s, not %s", lineAt(data, te.Offset), te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		field := te.Field
+		if field == "" {
+			field = "the document"
+		}
+		return fmt.Errorf("line %d: %s must be a JSON %s, not %s", lineAt(data, te.Offset), field, jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &pe):
+		return fmt.Errorf("%q is not an RFC 3339 timestamp (2024-01-01T00:00:00Z)", pe.Value)
 	case errors.Is(err, io.EOF):
 		return errors.New("file is empty")
 	}
