@@ -15,7 +15,9 @@ APT_PACKAGES=(
   default-jdk-headless # javac/jar to build test jars
   binutils           # objcopy for cargo-auditable test binaries
   nodejs npm         # npm client builds real node_modules trees
-  isal pigz zstd     # inflaters compared by the layer decompressor
+  isal pigz zstd     # inflaters compared by the layer decompressor; zstd bundles
+  tar                # GNU tar reads and writes offline DB bundles in tests
+  debootstrap        # real Debian 12 root filesystems for the matcher tests
   time               # peak RSS in benchmarks
 )
 

@@ -323,10 +323,8 @@ func (b *Builder) Write(path string, built time.Time) (*Info, error) {
 	return info, nil
 }
 
-
 // Empty reports whether no record has been added.
 func (b *Builder) Empty() bool { return len(b.records) == 0 }
-
 
 // Each calls fn for every collected package entry list and rec for every
 // record, in no particular order. It lets tests and tools read what a

@@ -76,7 +76,7 @@ func TestGNUTarSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	gnuTar(t, dir, "--zstd", "--format=pax", "--sparse", "-cf", "sparse"+Ext, ManifestName, DBName)
-	_, err := ImportFile(filepath.Join(dir, "sparse"+Ext), filepath.Join(dir, "installed", DBName), verifyDB)
+	_, err = ImportFile(filepath.Join(dir, "sparse"+Ext), filepath.Join(dir, "installed", DBName), verifyDB)
 	if err == nil || !strings.Contains(err.Error(), `entry "mamori.db" is a sparse file`) {
 		t.Errorf("err = %v", err)
 	}
