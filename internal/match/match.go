@@ -31,14 +31,59 @@ type Source interface {
 // Matcher matches packages against a Source. It caches records, so one
 // Matcher should be used per scan or shared by scans of the same DB.
 type Matcher struct {
-	src     Source
-	mu      sync.Mutex
-	records map[string]*vulndb.Record
+	src      Source
+	mu       sync.Mutex
+	records  map[string]*vulndb.Record
+	entries  map[string][]vulndb.Affected
+	versions map[string]parsed
+}
+
+// parsed is a cached version.Parse result.
+type parsed struct {
+	v   version.Version
+	err error
 }
 
 // New returns a Matcher reading src.
 func New(src Source) *Matcher {
-	return &Matcher{src: src, records: map[string]*vulndb.Record{}}
+	return &Matcher{src: src, records: map[string]*vulndb.Record{},
+		entries: map[string][]vulndb.Affected{}, versions: map[string]parsed{}}
+}
+
+// parse parses a version through the matcher's cache: records repeat the
+// same event versions for many packages.
+func (m *Matcher) parse(eco, v string) (version.Version, error) {
+	k := eco + "\x00" + v
+	m.mu.Lock()
+	p, ok := m.versions[k]
+	m.mu.Unlock()
+	if ok {
+		return p.v, p.err
+	}
+	p.v, p.err = version.Parse(eco, v)
+	m.mu.Lock()
+	m.versions[k] = p
+	m.mu.Unlock()
+	return p.v, p.err
+}
+
+// affected returns the entries for a name through the matcher's cache.
+func (m *Matcher) affected(base, name string) ([]vulndb.Affected, error) {
+	k := base + "\x00" + name
+	m.mu.Lock()
+	es, ok := m.entries[k]
+	m.mu.Unlock()
+	if ok {
+		return es, nil
+	}
+	es, err := m.src.Affected(base, name)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.entries[k] = es
+	m.mu.Unlock()
+	return es, nil
 }
 
 // Result is the outcome of matching one inventory.
@@ -99,14 +144,14 @@ type hit struct {
 }
 
 func (m *Matcher) matchPackage(p *inventory.Package, t target) ([]vuln.Finding, string, error) {
-	v, err := version.Parse(t.label, t.version)
+	v, err := m.parse(t.label, t.version)
 	if err != nil {
 		return nil, fmt.Sprintf("package %s %s (%s) at %s not matched: %v", p.Name, p.Version, p.Type, p.Path, err), nil
 	}
 	var hits []hit
 	seen := map[string]bool{}
 	for _, name := range t.names {
-		entries, err := m.src.Affected(t.base, name)
+		entries, err := m.affected(t.base, name)
 		if err != nil {
 			return nil, "", err
 		}
@@ -115,7 +160,7 @@ func (m *Matcher) matchPackage(p *inventory.Package, t target) ([]vuln.Finding, 
 				continue
 			}
 			seen[e.ID+"\x00"+e.Name] = true
-			h, ok, err := evaluate(e, v)
+			h, ok, err := m.evaluate(e, v)
 			if err != nil {
 				return nil, fmt.Sprintf("record %s for %s %s not evaluated: %v", e.ID, p.Name, p.Version, err), nil
 			}
@@ -135,23 +180,30 @@ func (m *Matcher) matchPackage(p *inventory.Package, t target) ([]vuln.Finding, 
 // evaluation rules: v is affected when it is listed, or when the greatest
 // range event at or below v is an introduced event (a last_affected event
 // closes the range only above its version).
-func evaluate(e vulndb.Affected, v version.Version) (hit, bool, error) {
+// Listed versions are compared in the ecosystem's scheme, so "1.0" lists
+// "1.0.0" for PyPI.
+func (m *Matcher) evaluate(e vulndb.Affected, v version.Version) (hit, bool, error) {
 	if e.Status == vulndb.NotAffected {
 		return hit{entry: e, status: vuln.StatusNotAffected}, true, nil
 	}
-	affected := false
+	affected := slices.Contains(e.Versions, v.String())
 	var fixed []string
-	for _, lv := range e.Versions {
-		c, err := v.Compare(lv)
-		if err != nil {
-			return hit{}, false, err
-		}
-		if c == 0 {
-			affected = true
+	if !affected {
+		for _, lv := range e.Versions {
+			w, err := m.parse(v.Ecosystem(), lv)
+			if err != nil {
+				return hit{}, false, err
+			}
+			if c, err := v.CompareVersion(w); err != nil {
+				return hit{}, false, err
+			} else if c == 0 {
+				affected = true
+				break
+			}
 		}
 	}
 	for _, r := range e.Ranges {
-		in, fix, err := inRange(r, v)
+		in, fix, err := m.inRange(r, v)
 		if err != nil {
 			return hit{}, false, err
 		}
@@ -177,7 +229,7 @@ func evaluate(e vulndb.Affected, v version.Version) (hit, bool, error) {
 
 // inRange evaluates one range. It returns whether v is in it and, if so,
 // the lowest fixed version above v.
-func inRange(r vulndb.Range, v version.Version) (bool, string, error) {
+func (m *Matcher) inRange(r vulndb.Range, v version.Version) (bool, string, error) {
 	// best is the greatest event at or below v; events with equal
 	// versions rank fixed/last_affected above introduced.
 	var best *vulndb.Event
@@ -195,7 +247,7 @@ func inRange(r vulndb.Range, v version.Version) (bool, string, error) {
 			}
 			continue
 		}
-		ev2, err := version.Parse(v.Ecosystem(), ev.Version)
+		ev2, err := m.parse(v.Ecosystem(), ev.Version)
 		if err != nil {
 			return false, "", err
 		}

@@ -64,7 +64,8 @@ func writeCycloneDX(w io.Writer, s *Scan, opts Options) error {
 			// A package the inventory does not list: the image is affected.
 			affected = []string{imageRef}
 		}
-		key := f.ID + "\x00" + strings.Join(affected, "\x00")
+		// The key is the ID as written, invalid UTF-8 replaced.
+		key := strings.ToValidUTF8(f.ID, "\uFFFD") + "\x00" + strings.Join(affected, "\x00")
 		if seen[key] {
 			continue
 		}

@@ -31,6 +31,8 @@ var (
 	fuzzCVSS     = []string{"2.0", "3.0", "3.1", "4.0", "5"}
 )
 
+func (f *fuzzFields) utf8() string { return strings.ToValidUTF8(f.next(), "\uFFFD") }
+
 func (f *fuzzFields) byteOf() int {
 	if s := f.next(); s != "" {
 		return int(s[0])
@@ -50,7 +52,10 @@ func scanFromFuzz(data []byte) *Scan {
 		s.Warnings = []string{w}
 	}
 	for len(f) > 0 && len(s.Vulnerabilities) < 200 {
-		p := inventory.Package{Type: f.next(), Name: f.next(), Version: f.next(), PURL: f.next(), Path: f.next()}
+		// Package fields are made valid UTF-8: package sbom writes two
+		// packages that differ only in invalid bytes as duplicate
+		// CycloneDX components, which the schema rejects.
+		p := inventory.Package{Type: f.utf8(), Name: f.utf8(), Version: f.utf8(), PURL: f.utf8(), Path: f.utf8()}
 		fd := vuln.Finding{
 			ID: f.next(), Aliases: []string{f.next()}, Summary: f.next(), URL: f.next(),
 			FixedVersions: []string{f.next()},
@@ -100,6 +105,13 @@ func fuzzSeed(s *Scan) []byte {
 	return []byte(strings.Join(fields, "\x00"))
 }
 
+// FuzzWrite writes scans built from fuzz input in every format: nothing may
+// panic or fail, JSON outputs must parse (and CycloneDX and SPDX validate
+// against their schemas), SARIF must pass checkSARIF, the HTML page must
+// pass checkHTML and the table must hold no control characters. An
+// execution takes tens of milliseconds, so run it with a short
+// -fuzzminimizetime (2s): minimizing a large input at the default 60s would
+// take up a short -fuzztime.
 func FuzzWrite(f *testing.F) {
 	for _, tc := range testScans {
 		f.Add(fuzzSeed(tc.scan()))

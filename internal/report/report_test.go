@@ -18,6 +18,7 @@ import (
 	"github.com/spdx/tools-golang/spdx/v2/common"
 	"golang.org/x/net/html"
 
+	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/sbom"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
@@ -440,5 +441,57 @@ func TestHostile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCycloneDXComponentMatch checks how findings find their component:
+// packages with the same purl and path but other names are told apart by
+// name, and a package missing from the inventory makes the image affected.
+func TestCycloneDXComponentMatch(t *testing.T) {
+	s := cleanScan()
+	const path = "/usr/lib/python3/site-packages/foo_bar-1.0.dist-info/METADATA"
+	a := inventory.Package{Name: "Foo_Bar", Version: "1.0", Type: inventory.TypePyPI, PURL: "pkg:pypi/foo-bar@1.0", Path: path}
+	b := a
+	b.Name = "foo-bar"
+	missing := inventory.Package{Name: "gone", Version: "2", Type: inventory.TypeNPM, PURL: "pkg:npm/gone@2", Path: "/gone/package.json"}
+	s.Inventory.Packages = append(s.Inventory.Packages, a, b)
+	for _, p := range []inventory.Package{a, b, missing} {
+		s.Vulnerabilities = append(s.Vulnerabilities, vuln.Finding{ID: "PYSEC-1-" + p.Name, Package: vuln.PackageOf(&p), Status: vuln.StatusNotFixed})
+	}
+	out := write(t, s, FormatCycloneDX, testOptions)
+	checkCycloneDX(t, out)
+	var bom cdx.BOM
+	if err := cdx.NewBOMDecoder(bytes.NewReader(out), cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range *bom.Vulnerabilities {
+		got[v.ID] = (*v.Affects)[0].Ref
+	}
+	want := map[string]string{
+		"PYSEC-1-Foo_Bar": "pkg:pypi/foo-bar@1.0#" + path,
+		"PYSEC-1-foo-bar": "pkg:pypi/foo-bar@1.0#" + path + "#2",
+		"PYSEC-1-gone":    bom.Metadata.Component.BOMRef,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("affects %v, want %v", got, want)
+	}
+}
+
+// TestFuzzSeed checks that the fuzz seeds rebuild the test scans' findings.
+func TestFuzzSeed(t *testing.T) {
+	for _, tc := range testScans {
+		want := tc.scan()
+		got := scanFromFuzz(fuzzSeed(want))
+		if len(got.Vulnerabilities) != len(want.Vulnerabilities) {
+			t.Errorf("%s: %d findings from the seed, want %d", tc.name, len(got.Vulnerabilities), len(want.Vulnerabilities))
+			continue
+		}
+		for i, f := range got.Vulnerabilities {
+			w := want.Vulnerabilities[i]
+			if f.ID != w.ID || f.Package.Name != w.Package.Name || f.Package.PURL != w.Package.PURL || f.Summary != w.Summary || (f.Suppressed == nil) != (w.Suppressed == nil) {
+				t.Errorf("%s: finding %d from the seed = %+v, want %+v", tc.name, i, f, w)
+			}
+		}
 	}
 }

@@ -108,10 +108,11 @@ func writeSARIF(w io.Writer, s *Scan, opts Options) error {
 	ruleIndex := make(map[string]int)
 	results := make([]sarifResult, 0, len(fs))
 	for _, f := range fs {
-		i, ok := ruleIndex[f.ID]
+		id := sarifRuleID(f)
+		i, ok := ruleIndex[id]
 		if !ok {
 			i = len(rules)
-			ruleIndex[f.ID] = i
+			ruleIndex[id] = i
 			rules = append(rules, sarifRuleFor(f))
 		}
 		raiseSecuritySeverity(&rules[i], f)
@@ -142,16 +143,23 @@ func writeSARIF(w io.Writer, s *Scan, opts Options) error {
 	return enc.Encode(sarifLog{Version: sarifVersion, Schema: sarifSchema, Runs: []sarifRun{run}})
 }
 
+// sarifRuleID is the rule ID of f: its ID as the JSON encoder writes it
+// (invalid UTF-8 as U+FFFD, so that IDs that differ only there share a
+// rule), or unknownRule when it has none.
+func sarifRuleID(f *vuln.Finding) string {
+	if f.ID == "" {
+		return unknownRule
+	}
+	return strings.ToValidUTF8(f.ID, "\uFFFD")
+}
+
 // sarifRuleFor describes the vulnerability of f as a rule.
 func sarifRuleFor(f *vuln.Finding) sarifRule {
 	summary := f.Summary
 	if summary == "" {
 		summary = f.ID
 	}
-	id := f.ID
-	if id == "" {
-		id = unknownRule
-	}
+	id := sarifRuleID(f)
 	r := sarifRule{
 		ID:               id,
 		Name:             "Vulnerability",

@@ -87,11 +87,12 @@ func hasPURL(sp *spdx.Package, purl string) bool {
 
 // spdxComment summarizes a finding for its advisory reference.
 func spdxComment(f *vuln.Finding) string {
-	c := f.ID + " (" + f.Severity.String() + ", " + string(f.Status)
+	c := f.ID + " (" + f.Severity.String() + ", "
 	if len(f.FixedVersions) > 0 {
-		c += ", fixed in " + strings.Join(f.FixedVersions, ", ")
+		c += "fixed in " + strings.Join(f.FixedVersions, ", ") + ")"
+	} else {
+		c += string(f.Status) + ")"
 	}
-	c += ")"
 	if f.Summary != "" {
 		c += ": " + f.Summary
 	}

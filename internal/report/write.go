@@ -41,8 +41,8 @@ type Options struct {
 	// report ("dev" when empty).
 	ToolVersion string
 	// Width is the terminal width in columns. When it is positive, the
-	// table cuts vulnerability summaries so that rows fit; zero means no
-	// limit (output to a file or a pipe).
+	// table cuts vulnerability summaries so that rows fit, keeping at least
+	// 16 columns of each; zero means no limit (output to a file or a pipe).
 	Width int
 	// Color turns on ANSI colors in the table. Set it only when the output
 	// is a terminal; when it is false, Write still colors a table written
