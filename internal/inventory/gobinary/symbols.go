@@ -203,7 +203,9 @@ func AssignSymbols(pkgs []inventory.Package, syms []string) {
 // NormalizeSymbol splits a Go function name from a binary into its package
 // path and its name in the form OSV records use: "net/http.(*Client).Do"
 // becomes ("net/http", "Client.Do") and type parameters are dropped
-// ("sync.(*Map[...]).Load" → "Map.Load"). Runtime-generated names
+// ("sync.(*Map[...]).Load" → "Map.Load"); the linker's escaping of dots
+// in the last path element is undone ("gopkg.in/yaml%2ev3.Unmarshal" →
+// "gopkg.in/yaml.v3", "Unmarshal"). Runtime-generated names
 // ("type:.eq...", "go:buildid") give ok false.
 func NormalizeSymbol(s string) (pkg, name string, ok bool) {
 	if strings.HasPrefix(s, "type:") || strings.HasPrefix(s, "go:") || strings.HasPrefix(s, "go.") {
@@ -214,7 +216,8 @@ func NormalizeSymbol(s string) (pkg, name string, ok bool) {
 	if dot < 0 {
 		return "", "", false
 	}
-	pkg, rest := s[:slash+1+dot], s[slash+2+dot:]
+	// The linker escapes dots in the last path element ("yaml%2ev3").
+	pkg, rest := strings.ReplaceAll(s[:slash+1+dot], "%2e", "."), s[slash+2+dot:]
 	if pkg == "" || rest == "" || pkg == "main" {
 		return "", "", false
 	}
