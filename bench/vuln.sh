@@ -63,7 +63,7 @@ for ((i = 1; i <= RUNS; i++)); do
 done
 
 log "matching 10,000 packages"
-MATCH=$(cd "$REPO" && go test -run '^$' -bench BenchmarkMatch10k -benchtime "${RUNS}x" -benchmem ./internal/match/ | awk '/^BenchmarkMatch10k/ {print $3/1e9, $5/1048576, $7}')
+MATCH=$(cd "$REPO" && go test -run '^$' -bench BenchmarkMatch10k -benchtime "${RUNS}x" -benchmem ./internal/match/ | awk '/^BenchmarkMatch10k/ {print $3/1e9, $7/1048576, $5}')
 
 b_t=$(median db-build 1) b_m=$(median db-build 2)
 t_t=$(median scan-trivy 1) t_m=$(median scan-trivy 2)
