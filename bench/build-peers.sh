@@ -2,8 +2,15 @@
 # build-peers.sh builds the scanners the benchmark compares mamori with, from
 # source through the Go module proxy, into $BENCH_DIR/bin:
 #
-#   trivy v0.74.0  (github.com/aquasecurity/trivy/cmd/trivy, needs GOEXPERIMENT=jsonv2)
-#   syft  v1.57.0  (github.com/anchore/syft/cmd/syft)
+#   trivy        v0.74.0  (github.com/aquasecurity/trivy/cmd/trivy, needs GOEXPERIMENT=jsonv2)
+#   syft         v1.57.0  (github.com/anchore/syft/cmd/syft)
+#   osv-scanner  v2.5.0   (github.com/google/osv-scanner/v2/cmd/osv-scanner; v2.6.0
+#                          needs Go 1.27, newer than the toolchain mamori pins)
+#   govulncheck  v1.9.0   (golang.org/x/vuln/cmd/govulncheck)
+#
+# With arguments, only the named peers are built, for example
+# "build-peers.sh osv-scanner govulncheck" for the vulnerability parity test
+# (bench/parity), which looks for them in $BENCH_DIR/bin.
 #
 # The proxy refuses a version-pinned "go install" for these modules (their
 # go.mod has replace directives), so each is pinned as a tool of a scratch
@@ -57,7 +64,22 @@ peer() {
 	[[ $(modversion "$out") == "$version" ]] || die "$out does not report $version"
 }
 
+# build NAME builds one peer by name.
+build() {
+	case $1 in
+	trivy) peer trivy github.com/aquasecurity/trivy/cmd/trivy v0.74.0 GOEXPERIMENT=jsonv2 ;;
+	syft) peer syft github.com/anchore/syft/cmd/syft v1.57.0 ;;
+	osv-scanner) peer osv-scanner github.com/google/osv-scanner/v2/cmd/osv-scanner v2.5.0 ;;
+	govulncheck) peer govulncheck golang.org/x/vuln/cmd/govulncheck v1.9.0 ;;
+	*) die "unknown peer $1 (want trivy, syft, osv-scanner or govulncheck)" ;;
+	esac
+}
+
 command -v go >/dev/null || die "the Go toolchain is needed"
 mkdir -p "$BIN"
-peer trivy github.com/aquasecurity/trivy/cmd/trivy v0.74.0 GOEXPERIMENT=jsonv2
-peer syft github.com/anchore/syft/cmd/syft v1.57.0
+if (($# == 0)); then
+	set -- trivy syft osv-scanner govulncheck
+fi
+for name in "$@"; do
+	build "$name"
+done

@@ -53,12 +53,12 @@ func distroOf(os *inventory.OS) (*distro, error) {
 	case "debian":
 		major, _, _ := strings.Cut(v, ".")
 		if major == "" {
-			return nil, fmt.Errorf("Debian release %q has no version number (testing or unstable); OS packages were not matched", os.PrettyName)
+			return nil, fmt.Errorf("the Debian release %q has no version number (testing or unstable); OS packages were not matched", os.PrettyName)
 		}
 		return &distro{"Debian", "Debian:" + major, exact("Debian:" + major)}, nil
 	case "ubuntu":
 		if v == "" {
-			return nil, fmt.Errorf("Ubuntu release without VERSION_ID; OS packages were not matched")
+			return nil, fmt.Errorf("the Ubuntu release has no VERSION_ID; OS packages were not matched")
 		}
 		return &distro{"Ubuntu", "Ubuntu:" + v, func(e string) bool {
 			return e == "Ubuntu:"+v || e == "Ubuntu:"+v+":LTS"
@@ -66,7 +66,7 @@ func distroOf(os *inventory.OS) (*distro, error) {
 	case "alpine":
 		parts := strings.Split(v, ".")
 		if len(parts) < 2 {
-			return nil, fmt.Errorf("Alpine release %q has no major.minor version; OS packages were not matched", v)
+			return nil, fmt.Errorf("the Alpine release %q has no major.minor version; OS packages were not matched", v)
 		}
 		eco := "Alpine:v" + parts[0] + "." + parts[1]
 		return &distro{"Alpine", eco, exact(eco)}, nil

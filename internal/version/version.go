@@ -12,6 +12,11 @@
 // would silently misorder, Go toolchain versions ("go1.21rc2"), and errors
 // naming the ecosystem and the version. See
 // docs/decisions/0005-version-comparison.md.
+//
+// OSV's "introduced": "0" means every version. "0" parses in every
+// ecosystem and is lower than "1", but some versions sort below it (the
+// semver prerelease 0.0.0-alpha, dpkg's 0~): the matcher should take
+// "introduced": "0" as matching without comparing.
 package version
 
 import (
@@ -20,13 +25,14 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/osv-scalibr/semantic"
 )
 
 // MaxLen is the longest version string accepted, in bytes. Real versions
 // are far shorter; the bound keeps the cost of a comparison bounded.
-const MaxLen = 1024
+const MaxLen = 512
 
 // ErrUnknownEcosystem is wrapped by the error Parse returns for an
 // ecosystem whose version scheme this package does not know.
@@ -86,10 +92,16 @@ var ecosystems = map[string]scheme{
 
 	"Go": schemeGo,
 
-	"crates.io": schemeSemver,
-	"npm":       schemeSemver,
-	"Hex":       schemeSemver,
-	"SwiftURL":  schemeSemver,
+	"Bioconductor":           schemeSemver,
+	"Bitnami":                schemeSemver,
+	"ConanCenter":            schemeSemver,
+	"crates.io":              schemeSemver,
+	"Docker Hardened Images": schemeSemver,
+	"GHC":                    schemeSemver,
+	"Hex":                    schemeSemver,
+	"Julia":                  schemeSemver,
+	"npm":                    schemeSemver,
+	"SwiftURL":               schemeSemver,
 
 	"CRAN":      schemeOther,
 	"Hackage":   schemeOther,
@@ -216,6 +228,8 @@ func normalise(s scheme, v string) (string, error) {
 		return "", errors.New("empty version")
 	case len(v) > MaxLen:
 		return "", fmt.Errorf("version longer than %d bytes", MaxLen)
+	case !utf8.ValidString(v):
+		return "", errors.New("version is not valid UTF-8")
 	}
 	for _, r := range v {
 		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
@@ -402,6 +416,13 @@ var goToolchain = regexp.MustCompile(`^(?:go)?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?(
 // and "1.20.5", "go1.21rc2" as "1.21.0-rc.2". Pseudo-versions are semantic
 // prereleases already and "+incompatible" is build metadata.
 func normaliseGo(v string) (string, error) {
+	if v[0] == 'v' {
+		// A module version: semantic drops the v itself.
+		if !startsWithDigit(v[1:]) {
+			return "", errors.New("not a Go module version: no digit after the v")
+		}
+		return v, nil
+	}
 	if m := goToolchain.FindStringSubmatch(v); m != nil {
 		patch := m[3]
 		if patch == "" {
@@ -413,7 +434,7 @@ func normaliseGo(v string) (string, error) {
 		}
 		return out, nil
 	}
-	if !startsWithDigit(strings.TrimPrefix(v, "v")) {
+	if !startsWithDigit(v) {
 		return "", errors.New("not a Go module or toolchain version: it does not start with a digit")
 	}
 	return v, nil

@@ -2,6 +2,7 @@ package version
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -335,6 +336,15 @@ func TestSupported(t *testing.T) {
 	}
 }
 
+// TestZero checks OSV's "introduced": "0" in every ecosystem.
+func TestZero(t *testing.T) {
+	for _, eco := range ecosystemNames() {
+		if c, err := Compare(eco, "0", "1"); err != nil || c != -1 {
+			t.Errorf("Compare(%q, \"0\", \"1\") = %d, %v, want -1", eco, c, err)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		eco, v, want string
@@ -358,10 +368,12 @@ func TestParseErrors(t *testing.T) {
 		{"Alpine:v3.18", "1.0_foo", "not an apk version"},
 		{"Wolfi", "v1.0", "not an apk version"},
 		{"Go", "latest", "does not start with a digit"},
-		{"Go", "vX", "does not start with a digit"},
+		{"Go", "vX", "no digit after the v"},
+		{"Go", "go", "does not start with a digit"},
 		{"npm", "^1.2.3", "does not start with a digit"},
 		{"crates.io", "", "empty version"},
 		{"PyPI", "1.0\x00", "control character"},
+		{"RubyGems", "1.0\xce", "not valid UTF-8"},
 		{"Maven", strings.Repeat("1.", MaxLen), "longer than"},
 		{"Gentoo", "1.0", "unknown ecosystem"},
 	} {
@@ -397,36 +409,62 @@ func ecosystemNames() []string {
 	return names
 }
 
+// versionLike matches strings made of the characters versions are made of.
+// Transitivity is only checked on those: several schemes accept any string
+// and order punctuation inconsistently.
+var versionLike = regexp.MustCompile(`^[0-9A-Za-z.+~_:-]*$`)
+
+// intransitive lists the ecosystems whose reference algorithms are not
+// transitive even on plain versions, so that semantic, which follows
+// them, is not either. Maven's ComparableVersion: 1..A0 (1.0.alpha) < 1,
+// but 1..A0 > 1A (an int beats a list) and 1A > 1 (an unknown qualifier
+// beats the release). PHP's version_compare (Packagist) weighs unknown
+// characters like numbers: 1.2X1 > 1.0.1! > 1#0 > 1.2X1.
+var intransitive = map[string]bool{"Maven": true, "Packagist": true}
+
 // FuzzCompare parses and compares arbitrary strings in every ecosystem.
-// It must never panic, a version must equal itself, and swapping the
-// operands must negate the result.
+// It must never panic, a version must equal itself, swapping the operands
+// must negate the result, and the order must be transitive.
 func FuzzCompare(f *testing.F) {
 	for _, tb := range tables {
-		for _, p := range tb.pairs {
-			f.Add(p.a, p.b)
+		for i, p := range tb.pairs {
+			f.Add(p.a, p.b, tb.pairs[(i+1)%len(tb.pairs)].a)
 		}
 	}
 	names := ecosystemNames()
-	f.Fuzz(func(t *testing.T, a, b string) {
+	f.Fuzz(func(t *testing.T, a, b, c string) {
 		for _, eco := range names {
 			va, errA := Parse(eco, a)
 			vb, errB := Parse(eco, b)
 			if errA != nil || errB != nil {
 				continue
 			}
-			ab, err := va.CompareVersion(vb)
-			if err != nil {
+			ab := mustCompare(t, va, vb)
+			if self := mustCompare(t, va, va); self != 0 {
+				t.Errorf("%s: %q compared with itself = %d", eco, a, self)
+			}
+			if ba := mustCompare(t, vb, va); ba != -ab {
+				t.Errorf("%s: compare(%q, %q) = %d but compare(%q, %q) = %d", eco, a, b, ab, b, a, ba)
+			}
+			vc, err := Parse(eco, c)
+			if err != nil || intransitive[eco] || !versionLike.MatchString(a+b+c) {
 				continue
 			}
-			if self, err := va.CompareVersion(va); err != nil || self != 0 {
-				t.Errorf("%s: %q compared with itself = %d, %v", eco, a, self, err)
-			}
-			ba, err := vb.CompareVersion(va)
-			if err != nil || ba != -ab {
-				t.Errorf("%s: compare(%q, %q) = %d but compare(%q, %q) = %d, %v", eco, a, b, ab, b, a, ba, err)
+			bc, ac := mustCompare(t, vb, vc), mustCompare(t, va, vc)
+			if ab <= 0 && bc <= 0 && ac > 0 || ab >= 0 && bc >= 0 && ac < 0 {
+				t.Errorf("%s: not transitive: compare(%q, %q) = %d, compare(%q, %q) = %d, compare(%q, %q) = %d", eco, a, b, ab, b, c, bc, a, c, ac)
 			}
 		}
 	})
+}
+
+func mustCompare(t *testing.T, a, b Version) int {
+	t.Helper()
+	c, err := a.CompareVersion(b)
+	if err != nil {
+		t.Fatalf("%s: compare(%q, %q): %v", a.Ecosystem(), a, b, err)
+	}
+	return c
 }
 
 func BenchmarkCompare(b *testing.B) {
