@@ -52,4 +52,5 @@ if ! command -v staticcheck >/dev/null || ! staticcheck -version | grep -q "${ST
 fi
 
 scripts/fetch-schemas.sh
+scripts/fetch-sarif-tools.sh
 scripts/start-dockerd.sh

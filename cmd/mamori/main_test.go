@@ -16,6 +16,7 @@ import (
 
 	"github.com/mamorisec/mamori/internal/demo"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
@@ -49,10 +50,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep inventory.Report
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("demo -f json is not JSON: %v", err)
+	var scan report.Scan
+	if err := json.Unmarshal([]byte(out), &scan); err != nil || scan.Inventory == nil {
+		t.Fatalf("demo -f json is not a JSON scan report: %v", err)
 	}
+	if len(scan.Vulnerabilities) < 7 || scan.DB == nil || scan.DB.Records != 8 {
+		t.Errorf("demo found %d vulnerabilities with %+v, want the demo feed's", len(scan.Vulnerabilities), scan.DB)
+	}
+	rep := scan.Inventory
 	got := map[string]inventory.Package{}
 	for _, p := range rep.Packages {
 		got[p.Type+":"+p.Name+"@"+p.Version] = p
