@@ -53,4 +53,7 @@ fi
 
 scripts/fetch-schemas.sh
 scripts/fetch-sarif-tools.sh
+# Peers for the vulnerability parity test (bench/parity), built from the Go
+# module proxy into ~/.cache/mamori-bench/bin (a few minutes the first time).
+bench/build-peers.sh osv-scanner govulncheck
 scripts/start-dockerd.sh

@@ -241,6 +241,9 @@ func TestReachability(t *testing.T) {
 	for _, tt := range tests {
 		slices.Sort(tt.syms) // the inventory keeps them sorted
 		p := inventory.Package{Name: "golang.org/x/text", Version: "v0.3.5", Type: "golang", Symbols: tt.syms}
+		if tt.syms != nil {
+			p.Metadata = map[string]string{"symbolTable": "true"}
+		}
 		res, err := New(newMem(r, whole)).Match(context.Background(), &inventory.Report{Packages: []inventory.Package{p}})
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mamorisec/mamori/internal/cvss"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/inventory/gobinary"
 	"github.com/mamorisec/mamori/internal/version"
 	"github.com/mamorisec/mamori/internal/vuln"
 	"github.com/mamorisec/mamori/internal/vulndb"
@@ -146,7 +147,7 @@ func (m *Matcher) finding(p *inventory.Package, t target, hits []hit, recs []*vu
 // reachability checks the vulnerable packages and symbols of the records
 // against the functions in the binary.
 func reachability(p *inventory.Package, hasImports bool, imports []vulndb.Import) *vuln.Reachability {
-	if p.Symbols == nil || !hasImports {
+	if p.Metadata[gobinary.SymbolTableKey] != "true" || !hasImports {
 		return &vuln.Reachability{Status: vuln.ReachableUnknown}
 	}
 	r := &vuln.Reachability{Status: vuln.ReachableNo}

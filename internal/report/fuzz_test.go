@@ -3,13 +3,12 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/schematest"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -119,14 +118,8 @@ func FuzzWrite(f *testing.F) {
 	f.Add([]byte("img\x00warn\x00deb\x00a\x001\x00\x00/x\x00CVE-1</script>\x00\xff\xfe\x00<script>alert(1)</script>\x00javascript:alert(1)\x00\x1b[31m\x00\x2f\x00because\x00"))
 	f.Add([]byte("\x00\x00npm\x00@a/b\x00\x00pkg:npm/%40a/b\x00\x00\x00\x00\x00\x00\x00\x00\x08\x00\x00x"))
 	// The schemas are loaded before fuzzing starts.
-	cdx, err := cdxSchema()
-	if err != nil {
-		f.Fatalf("CycloneDX schema: %v", err)
-	}
-	spdx, err := spdxSchema()
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		f.Fatalf("SPDX schema: %v", err)
-	}
+	cdx := schematest.CycloneDX(f)
+	spdx := schematest.SPDXIfPresent()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := scanFromFuzz(data)
 		for _, format := range Formats() {
@@ -166,12 +159,12 @@ func FuzzWrite(f *testing.F) {
 					t.Fatalf("SARIF: %v", err)
 				}
 			case FormatCycloneDX:
-				if err := validateJSON(cdx, b); err != nil {
+				if err := schematest.Validate(cdx, b); err != nil {
 					t.Fatalf("CycloneDX does not validate: %v", err)
 				}
 			case FormatSPDX:
 				if spdx != nil {
-					if err := validateJSON(spdx, b); err != nil {
+					if err := schematest.Validate(spdx, b); err != nil {
 						t.Fatalf("SPDX does not validate: %v", err)
 					}
 				}

@@ -8,16 +8,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mamorisec/mamori/internal/schematest"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
-// sarifToolPath is where scripts/fetch-sarif-tools.sh installs Microsoft's SARIF
-// multitool, the reference validator, with the official SARIF 2.1.0 schema
-// next to it.
-const sarifToolPath = ".cache/sarif-multitool/node_modules/@microsoft/sarif-multitool-linux"
-
 func sarifToolDir(t *testing.T) string {
-	dir := filepath.Join(moduleRoot(), sarifToolPath)
+	dir := filepath.Join(schematest.ModuleRoot(), schematest.SARIFTool)
 	if _, err := os.Stat(filepath.Join(dir, "Sarif.Multitool")); err != nil {
 		testenv.Missing(t, "the SARIF multitool (run scripts/fetch-sarif-tools.sh): %v", err)
 	}
@@ -27,18 +23,13 @@ func sarifToolDir(t *testing.T) string {
 // TestSARIFOfficialSchema validates the SARIF output against the schema the
 // SARIF SDK ships.
 func TestSARIFOfficialSchema(t *testing.T) {
-	dir := sarifToolDir(t)
-	s, err := compileSchema("https://json.schemastore.org/sarif-2.1.0.json",
-		map[string]string{"https://json.schemastore.org/sarif-2.1.0.json": filepath.Join(dir, "sarif-2.1.0.json")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := schematest.SARIF(t)
 	for name, scan := range map[string]*Scan{"full": fullScan(), "clean": cleanScan()} {
 		var buf bytes.Buffer
 		if err := Write(&buf, FormatSARIF, scan, testOptions); err != nil {
 			t.Fatal(err)
 		}
-		if err := validateJSON(s, buf.Bytes()); err != nil {
+		if err := schematest.Validate(s, buf.Bytes()); err != nil {
 			t.Errorf("%s: SARIF output does not validate against the official schema: %v", name, err)
 		}
 	}

@@ -6,107 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/mamorisec/mamori/internal/schematest"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
-
-	"github.com/mamorisec/mamori/internal/testenv"
 )
-
-// The CycloneDX schemas are read in place from the cyclonedx-go module; the
-// SPDX schema is put under .cache/schemas by scripts/fetch-schemas.sh, as
-// for package sbom's tests. No Go module in the module cache ships the SARIF
-// 2.1.0 schema, so SARIF output is checked by checkSARIF instead.
-const (
-	cdxSchemaURL   = "http://cyclonedx.org/schema/bom-1.6.schema.json"
-	spdxSchemaFile = ".cache/schemas/spdx-schema-2.3.json"
-	spdxSchemaURL  = "http://spdx.org/rdf/terms/2.3"
-)
-
-var (
-	cdxSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/CycloneDX/cyclonedx-go").Output()
-		if err != nil {
-			return nil, fmt.Errorf("finding the cyclonedx-go module: %w", err)
-		}
-		dir := filepath.Join(strings.TrimSpace(string(out)), "schema")
-		return compileSchema(cdxSchemaURL, map[string]string{
-			cdxSchemaURL: filepath.Join(dir, "bom-1.6.schema.json"),
-			"http://cyclonedx.org/schema/spdx.schema.json": filepath.Join(dir, "spdx.schema.json"),
-			// The module ships the JSF schema under this (sic) name.
-			"http://cyclonedx.org/schema/jsf-0.82.schema.json": filepath.Join(dir, "jsf-0.82.schemax.json"),
-		})
-	})
-	spdxSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-		file := filepath.Join(moduleRoot(), spdxSchemaFile)
-		if _, err := os.Stat(file); err != nil {
-			return nil, err
-		}
-		return compileSchema(spdxSchemaURL, map[string]string{spdxSchemaURL: file})
-	})
-)
-
-// compileSchema compiles the schema at url from local files only: resources
-// maps each schema URL to its file, and any other URL fails to load.
-func compileSchema(url string, resources map[string]string) (*jsonschema.Schema, error) {
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	c.UseLoader(jsonschema.SchemeURLLoader{})
-	for u, file := range resources {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, err
-		}
-		doc, err := jsonschema.UnmarshalJSON(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("reading schema %s: %w", file, err)
-		}
-		if err := c.AddResource(u, doc); err != nil {
-			return nil, fmt.Errorf("adding schema %s: %w", file, err)
-		}
-	}
-	return c.Compile(url)
-}
-
-// moduleRoot is the directory holding go.mod, found from the test's working
-// directory.
-func moduleRoot() string {
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return dir
-		}
-	}
-}
-
-func validateJSON(s *jsonschema.Schema, b []byte) error {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
-	if err != nil {
-		return fmt.Errorf("not JSON: %w", err)
-	}
-	return s.Validate(doc)
-}
 
 // checkCycloneDX validates b against the CycloneDX 1.6 schema.
 func checkCycloneDX(t testing.TB, b []byte) {
 	t.Helper()
-	s, err := cdxSchema()
-	if err != nil {
-		t.Fatalf("CycloneDX schema: %v", err)
-	}
-	if err := validateJSON(s, b); err != nil {
+	if err := schematest.Validate(schematest.CycloneDX(t), b); err != nil {
 		t.Errorf("CycloneDX output does not validate: %v", err)
 	}
 }
@@ -115,14 +27,7 @@ func checkCycloneDX(t testing.TB, b []byte) {
 // tools-golang reads it back as a valid document.
 func checkSPDX(t testing.TB, b []byte) {
 	t.Helper()
-	s, err := spdxSchema()
-	if errors.Is(err, os.ErrNotExist) {
-		testenv.Missing(t, "SPDX 2.3 JSON schema %s (run scripts/fetch-schemas.sh)", spdxSchemaFile)
-	}
-	if err != nil {
-		t.Fatalf("SPDX schema: %v", err)
-	}
-	if err := validateJSON(s, b); err != nil {
+	if err := schematest.Validate(schematest.SPDX(t), b); err != nil {
 		t.Errorf("SPDX output does not validate: %v", err)
 	}
 	doc, err := spdxjson.Read(bytes.NewReader(b))

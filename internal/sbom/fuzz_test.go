@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/schematest"
 )
 
 // fuzzLicenses are the license values a one-byte fuzz license field picks
@@ -118,8 +119,8 @@ func FuzzEncode(f *testing.F) {
 		f.Add(fuzzSeed(tc.report()))
 	}
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00npm\x00\x00\x00\x00\x00\x02\x03"))
-	cdxSchema := cycloneDXSchema(f)
-	spdxSchema, _ := loadSPDXSchema()
+	cdxSchema := schematest.CycloneDX(f)
+	spdxSchema := schematest.SPDXIfPresent()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := reportFromFuzz(data)
 		for _, format := range Formats() {
@@ -140,7 +141,7 @@ func FuzzEncode(f *testing.F) {
 					t.Fatalf("native output is not JSON:\n%s", out)
 				}
 			case FormatCycloneDX:
-				if err := validateJSON(cdxSchema, out); err != nil {
+				if err := schematest.Validate(cdxSchema, out); err != nil {
 					t.Fatalf("invalid CycloneDX: %v\n%s", err, out)
 				}
 			case FormatSPDX:
@@ -148,7 +149,7 @@ func FuzzEncode(f *testing.F) {
 					t.Fatalf("invalid SPDX: %v\n%s", err, out)
 				}
 				if spdxSchema != nil {
-					if err := validateJSON(spdxSchema, out); err != nil {
+					if err := schematest.Validate(spdxSchema, out); err != nil {
 						t.Fatalf("invalid SPDX 2.3: %v\n%s", err, out)
 					}
 				}

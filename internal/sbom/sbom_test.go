@@ -16,6 +16,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/schematest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -79,14 +80,14 @@ func checkOutput(t *testing.T, format string, b []byte) {
 			t.Errorf("native JSON does not decode into a Report: %v", err)
 		}
 	case FormatCycloneDX:
-		if err := validateJSON(cycloneDXSchema(t), b); err != nil {
+		if err := schematest.Validate(schematest.CycloneDX(t), b); err != nil {
 			t.Errorf("CycloneDX output is not valid CycloneDX 1.6: %v", err)
 		}
 	case FormatSPDX:
 		if err := checkSPDX(b); err != nil {
 			t.Errorf("SPDX output: %v", err)
 		}
-		if err := validateJSON(spdx23Schema(t), b); err != nil {
+		if err := schematest.Validate(schematest.SPDX(t), b); err != nil {
 			t.Errorf("SPDX output is not valid SPDX 2.3: %v", err)
 		}
 	}
@@ -302,7 +303,7 @@ func TestNativeRoundTrip(t *testing.T) {
 // TestNativeDocs checks that docs/native-json.md documents every field of the
 // native format, and that its example is JSON of the documented shape.
 func TestNativeDocs(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(moduleRoot(), "docs", "native-json.md"))
+	doc, err := os.ReadFile(filepath.Join(schematest.ModuleRoot(), "docs", "native-json.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

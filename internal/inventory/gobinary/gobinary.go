@@ -58,7 +58,7 @@ func All() []inventory.Extractor { return []inventory.Extractor{New()} }
 
 func (extractor) Name() string { return "language/golang/binary" }
 
-func (extractor) Version() int { return 2 }
+func (extractor) Version() int { return 3 }
 
 // Required selects regular files with an execute bit and a plausible size.
 func (extractor) Required(fi inventory.FileInfo) bool {

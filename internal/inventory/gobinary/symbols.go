@@ -137,6 +137,13 @@ func sortUnique(s []string) []string {
 	return slices.Compact(s)
 }
 
+// SymbolTableKey is the metadata key AssignSymbols sets to "true" on every
+// package of a binary whose functions could be read, so that an empty
+// Symbols list means "none of this module's code is linked in" and not "no
+// symbol information" (the per-layer cache's gob encoding does not keep
+// empty lists apart from nil ones).
+const SymbolTableKey = "symbolTable"
+
 // AssignSymbols sets the Symbols of each module package to the binary's
 // functions that belong to it, normalised by NormalizeSymbol. A function
 // belongs to the module with the longest path that prefixes its package
@@ -148,6 +155,10 @@ func AssignSymbols(pkgs []inventory.Package, syms []string) {
 	stdlib := -1
 	for i := range pkgs {
 		p := &pkgs[i]
+		if p.Metadata == nil {
+			p.Metadata = map[string]string{}
+		}
+		p.Metadata[SymbolTableKey] = "true"
 		if p.Name == "stdlib" {
 			stdlib = i
 			continue
