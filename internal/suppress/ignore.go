@@ -53,16 +53,26 @@ type ignoreRuleFile struct {
 
 // LoadIgnore reads and validates the ignore file at path.
 func LoadIgnore(path string) (*IgnoreFile, error) {
-	f, err := os.Open(path)
+	data, err := readFile("ignore file", path, MaxIgnoreSize)
 	if err != nil {
-		return nil, fmt.Errorf("ignore file: %w", err)
-	}
-	defer f.Close()
-	data, err := inventory.ReadAllLimited(f, MaxIgnoreSize)
-	if err != nil {
-		return nil, fmt.Errorf("ignore file %s: %w", path, err)
+		return nil, err
 	}
 	return ParseIgnore(path, data)
+}
+
+// readFile reads a suppression file of at most limit bytes; what names the
+// kind of file in errors.
+func readFile(what, path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	data, err := inventory.ReadAllLimited(f, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return data, nil
 }
 
 // ParseIgnore validates an ignore file's contents; name is used in

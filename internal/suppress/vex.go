@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/package-url/packageurl-go"
 
-	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -118,14 +116,9 @@ type vexProductFile struct {
 
 // LoadVEX reads and validates the OpenVEX document at path.
 func LoadVEX(path string) (*VEX, error) {
-	f, err := os.Open(path)
+	data, err := readFile("VEX document", path, MaxVEXSize)
 	if err != nil {
-		return nil, fmt.Errorf("VEX document: %w", err)
-	}
-	defer f.Close()
-	data, err := inventory.ReadAllLimited(f, MaxVEXSize)
-	if err != nil {
-		return nil, fmt.Errorf("VEX document %s: %w", path, err)
+		return nil, err
 	}
 	return ParseVEX(path, data)
 }
