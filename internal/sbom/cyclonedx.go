@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 
@@ -78,6 +79,7 @@ func encodeCycloneDX(w io.Writer, r *inventory.Report, opts Options) error {
 // uniqueRef returns ref, or ref with "#N" appended when ref is taken, and
 // records it as taken.
 func uniqueRef(taken map[string]struct{}, ref string) string {
+	ref = asJSON(ref)
 	out := ref
 	for n := 2; ; n++ {
 		if _, dup := taken[out]; !dup {
@@ -86,6 +88,26 @@ func uniqueRef(taken map[string]struct{}, ref string) string {
 		}
 		out = ref + "#" + strconv.Itoa(n)
 	}
+}
+
+// asJSON returns s as encoding/json will write it: each byte of invalid
+// UTF-8 becomes U+FFFD. References are compared in this form, since two
+// that differ only in invalid bytes are equal in the output.
+func asJSON(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // imageComponent describes the scanned image.
