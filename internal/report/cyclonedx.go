@@ -1,11 +1,8 @@
 package report
 
 import (
-	"bytes"
-	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,35 +31,16 @@ func sbomOptions(s *Scan, opts Options) sbom.Options {
 // package sbom with one vulnerability per finding that affects the
 // finding's component.
 func writeCycloneDX(w io.Writer, s *Scan, opts Options) error {
-	// Package sbom builds the BOM but only exports the encoded document, so
-	// it is read back to add the vulnerabilities.
-	var buf bytes.Buffer
-	if err := sbom.Encode(&buf, s.Inventory, sbom.FormatCycloneDX, sbomOptions(s, opts)); err != nil {
-		return err
-	}
-	var bom cdx.BOM
-	if err := cdx.NewBOMDecoder(&buf, cdx.BOMFileFormatJSON).Decode(&bom); err != nil {
-		return fmt.Errorf("reading back the CycloneDX SBOM: %w", err)
-	}
-	refs := make(map[string]*cdx.Component)
-	if bom.Components != nil {
-		for i := range *bom.Components {
-			c := &(*bom.Components)[i]
-			refs[c.BOMRef] = c
-		}
-	}
-	imageRef := ""
-	if bom.Metadata != nil && bom.Metadata.Component != nil {
-		imageRef = bom.Metadata.Component.BOMRef
-	}
+	bom, refs := sbom.CycloneDXBOM(s.Inventory, sbomOptions(s, opts))
+	imageRef := bom.Metadata.Component.BOMRef
 
 	var vulns []cdx.Vulnerability
 	seen := make(map[string]bool)
 	for _, f := range sortedFindings(s) {
-		affected := componentRefs(refs, &f.Package)
-		if len(affected) == 0 {
-			// A package the inventory does not list: the image is affected.
-			affected = []string{imageRef}
+		// A package the inventory does not list: the image is affected.
+		affected := []string{imageRef}
+		if ref, ok := refs[packageKey(&f.Package)]; ok {
+			affected = []string{ref}
 		}
 		// The key is the ID as written, invalid UTF-8 replaced.
 		key := strings.ToValidUTF8(f.ID, "\uFFFD") + "\x00" + strings.Join(affected, "\x00")
@@ -75,41 +53,7 @@ func writeCycloneDX(w io.Writer, s *Scan, opts Options) error {
 	if len(vulns) > 0 {
 		bom.Vulnerabilities = &vulns
 	}
-	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
-	enc.SetPretty(true)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(&bom)
-}
-
-// componentRefs finds the components of p: package sbom names a package's
-// component by its purl (or type:name@version) and "#" and its path, with
-// "#2", "#3", ... appended to references that would collide. Of the
-// components with that reference, those named like p are preferred.
-func componentRefs(refs map[string]*cdx.Component, p *vuln.Package) []string {
-	base := p.PURL
-	if base == "" {
-		base = p.Type + ":" + p.Name + "@" + p.Version
-	}
-	base += "#" + p.Path
-	var all, named []string
-	for n := 1; ; n++ {
-		ref := base
-		if n > 1 {
-			ref += "#" + strconv.Itoa(n)
-		}
-		c, ok := refs[ref]
-		if !ok {
-			break
-		}
-		all = append(all, ref)
-		if c.Name == p.Name || c.Group+"/"+c.Name == p.Name || c.Group+":"+c.Name == p.Name {
-			named = append(named, ref)
-		}
-	}
-	if len(named) > 0 {
-		return named
-	}
-	return all
+	return sbom.WriteCycloneDX(w, bom)
 }
 
 // cdxVulnerability describes one finding. Its source is the database that

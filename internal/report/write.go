@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -109,6 +110,12 @@ func comparePackages(a, b *vuln.Package) int {
 		cmp.Compare(a.Version, b.Version),
 		cmp.Compare(a.Path, b.Path),
 	)
+}
+
+// packageKey is the inventory.Package.Key of the package a finding is in,
+// by which the SBOM builders index their components.
+func packageKey(p *vuln.Package) string {
+	return (&inventory.Package{Type: p.Type, Name: p.Name, Version: p.Version, Path: p.Path}).Key()
 }
 
 func samePackage(a, b *vuln.Package) bool { return comparePackages(a, b) == 0 }

@@ -20,14 +20,30 @@ const (
 	cdxSchema16 = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 )
 
-// encodeCycloneDX writes r as a CycloneDX 1.6 JSON BOM: the image is
-// metadata.component, the OS and every package are components, and the image
-// depends on all of them.
+// encodeCycloneDX writes r as a CycloneDX 1.6 JSON BOM.
 func encodeCycloneDX(w io.Writer, r *inventory.Report, opts Options) error {
+	bom, _ := CycloneDXBOM(r, opts)
+	return WriteCycloneDX(w, bom)
+}
+
+// WriteCycloneDX encodes a BOM as indented JSON, as mamori writes every
+// CycloneDX document.
+func WriteCycloneDX(w io.Writer, bom *cdx.BOM) error {
+	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
+	enc.SetPretty(true)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(bom)
+}
+
+// CycloneDXBOM builds the CycloneDX 1.6 BOM of r: the image is
+// metadata.component, the OS and every package are components, and the image
+// depends on all of them. refs maps each package's inventory.Package.Key to
+// the bom-ref of its component, for documents that add to the BOM.
+func CycloneDXBOM(r *inventory.Report, opts Options) (bom *cdx.BOM, refs map[string]string) {
 	created := opts.created()
 	// The BOM is built with CycloneDX 1.6 fields only, so it is encoded as
 	// is: EncodeVersion would deep-copy it (through gob) to strip newer ones.
-	bom := &cdx.BOM{
+	bom = &cdx.BOM{
 		JSONSchema:   cdxSchema16,
 		BOMFormat:    cdx.BOMFormat,
 		SpecVersion:  cdx.SpecVersion1_6,
@@ -48,17 +64,19 @@ func encodeCycloneDX(w io.Writer, r *inventory.Report, opts Options) error {
 
 	pkgs := uniquePackages(r, comparePackages)
 	components := make([]cdx.Component, 0, len(pkgs)+1)
-	refs := make(map[string]struct{}, len(pkgs)+2)
-	refs[image.BOMRef] = struct{}{}
+	taken := make(map[string]struct{}, len(pkgs)+2)
+	taken[image.BOMRef] = struct{}{}
 	if r.OS != nil {
 		c := osComponent(r.OS)
-		c.BOMRef = uniqueRef(refs, c.BOMRef)
+		c.BOMRef = uniqueRef(taken, c.BOMRef)
 		components = append(components, c)
 	}
 	licenses := make(licenseClassifier)
+	refs = make(map[string]string, len(pkgs))
 	for _, p := range pkgs {
 		c := packageComponent(p, licenses)
-		c.BOMRef = uniqueRef(refs, c.BOMRef)
+		c.BOMRef = uniqueRef(taken, c.BOMRef)
+		refs[p.Key()] = c.BOMRef
 		components = append(components, c)
 	}
 	if len(components) > 0 {
@@ -69,11 +87,7 @@ func encodeCycloneDX(w io.Writer, r *inventory.Report, opts Options) error {
 		}
 		bom.Dependencies = &[]cdx.Dependency{{Ref: image.BOMRef, Dependencies: &dependsOn}}
 	}
-
-	enc := cdx.NewBOMEncoder(w, cdx.BOMFileFormatJSON)
-	enc.SetPretty(true)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(bom)
+	return bom, refs
 }
 
 // uniqueRef returns ref, or ref with "#N" appended when ref is taken, and

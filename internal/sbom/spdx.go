@@ -23,17 +23,30 @@ const (
 	imageSPDXID     = "Image"
 )
 
-// encodeSPDX writes r as an SPDX 2.3 JSON document. The document DESCRIBES the
+// encodeSPDX writes r as an SPDX 2.3 JSON document.
+func encodeSPDX(w io.Writer, r *inventory.Report, opts Options) error {
+	doc, _ := SPDXDocument(r, opts)
+	return WriteSPDX(w, doc)
+}
+
+// WriteSPDX encodes a document as indented JSON, as mamori writes every
+// SPDX document.
+func WriteSPDX(w io.Writer, doc *spdx.Document) error {
+	return spdxjson.Write(doc, w, spdxjson.Indent("  "), spdxjson.EscapeHTML(false))
+}
+
+// SPDXDocument builds the SPDX 2.3 document of r. The document DESCRIBES the
 // image package, which CONTAINS the OS package and every package; a language
 // package owned by an OS package is also CONTAINed by that package.
 // License values that are not SPDX expressions become LicenseRef-...
 // identifiers declared in hasExtractedLicensingInfos, so the document stays
-// valid.
-func encodeSPDX(w io.Writer, r *inventory.Report, opts Options) error {
+// valid. pkgs maps each package's inventory.Package.Key to its SPDX package,
+// for documents that add to it.
+func SPDXDocument(r *inventory.Report, opts Options) (doc *spdx.Document, pkgs map[string]*spdx.Package) {
 	created := opts.created()
 	name := imageName(r.Image)
 	nsName, _ := idString(name, 64)
-	doc := &spdx.Document{
+	doc = &spdx.Document{
 		SPDXVersion:       spdx.Version,
 		DataLicense:       spdx.DataLicense,
 		SPDXIdentifier:    "DOCUMENT",
@@ -83,13 +96,15 @@ func encodeSPDX(w io.Writer, r *inventory.Report, opts Options) error {
 	}
 
 	lic := spdxLicenses{classifier: make(licenseClassifier), refs: make(map[string]string)}
-	pkgs := uniquePackages(r, comparePackages)
+	unique := uniquePackages(r, comparePackages)
 	owners := make(map[string]common.ElementID)
-	pkgIDs := make([]common.ElementID, len(pkgs))
-	for i, p := range pkgs {
+	pkgIDs := make([]common.ElementID, len(unique))
+	pkgs = make(map[string]*spdx.Package, len(unique))
+	for i, p := range unique {
 		sp := spdxPackage(p, &lic)
 		sp.PackageSPDXIdentifier = uniqueID(ids, string(sp.PackageSPDXIdentifier))
 		pkgIDs[i] = sp.PackageSPDXIdentifier
+		pkgs[p.Key()] = sp
 		doc.Packages = append(doc.Packages, sp)
 		doc.Relationships = append(doc.Relationships, relationship(imageSPDXID, sp.PackageSPDXIdentifier, common.TypeRelationshipContains))
 		if owner := p.Type + ":" + p.Name; p.OwnedBy == "" {
@@ -98,14 +113,13 @@ func encodeSPDX(w io.Writer, r *inventory.Report, opts Options) error {
 			}
 		}
 	}
-	for i, p := range pkgs {
+	for i, p := range unique {
 		if owner, ok := owners[p.OwnedBy]; ok && p.OwnedBy != "" && owner != pkgIDs[i] {
 			doc.Relationships = append(doc.Relationships, relationship(owner, pkgIDs[i], common.TypeRelationshipContains))
 		}
 	}
 	doc.OtherLicenses = lic.extracted()
-
-	return spdxjson.Write(doc, w, spdxjson.Indent("  "), spdxjson.EscapeHTML(false))
+	return doc, pkgs
 }
 
 // spdxPackage describes one package; its SPDXID still has to be made unique.
