@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/testenv"
 	"github.com/mamorisec/mamori/internal/vulndb"
 )
 
@@ -16,7 +17,7 @@ import (
 // modules, PyPI projects, Debian source packages), each at an old version
 // so most of them match, repeated at other versions up to 10,000.
 func BenchmarkMatch10k(b *testing.B) {
-	paths := []string{sharedData(b, "osv/go"), sharedData(b, "osv/pypi"), sharedData(b, "osv/debian"), sharedData(b, "alpine-secdb")}
+	paths := []string{testenv.SharedData(b, "osv/go"), testenv.SharedData(b, "osv/pypi"), testenv.SharedData(b, "osv/debian"), testenv.SharedData(b, "alpine-secdb")}
 	db := openDB(b, paths...)
 	bl := vulndb.NewBuilder()
 	for _, p := range paths {

@@ -16,15 +16,6 @@ import (
 	"github.com/mamorisec/mamori/internal/vulndb"
 )
 
-func sharedData(t testing.TB, sub string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "data", sub)
-	if _, err := os.Stat(dir); err != nil {
-		testenv.Missing(t, "shared data %s", dir)
-	}
-	return dir
-}
-
 func openDB(t testing.TB, paths ...string) *vulndb.DB {
 	t.Helper()
 	b := vulndb.NewBuilder()
@@ -55,7 +46,7 @@ func TestDebianRootfsAgainstDpkg(t *testing.T) {
 	root := testenv.Debootstrap(t)
 	dpkgQuery := testenv.NeedCommand(t, "dpkg-query")
 	dpkg := testenv.NeedCommand(t, "dpkg")
-	recordsDir := sharedData(t, "osv/debian")
+	recordsDir := testenv.SharedData(t, "osv/debian")
 
 	// Oracle: installed source packages and versions, as dpkg reads them.
 	out, err := exec.Command(dpkgQuery, "--admindir="+filepath.Join(root, "var/lib/dpkg"), "-W",

@@ -7,6 +7,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -33,4 +34,23 @@ func NeedCommand(t testing.TB, name string) string {
 		Missing(t, "command %q not found", name)
 	}
 	return p
+}
+
+// SharedData returns the directory of the real test data in shared/data
+// beside the repository (OSV records, Alpine secdb), joined with sub. Tests
+// run in their package directory, so the path is found from the module
+// root. The data is read in place, never copied into the repository.
+func SharedData(t testing.TB, sub string) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for d := dir; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			dir = filepath.Join(filepath.Dir(d), "shared", "data", sub)
+			break
+		}
+	}
+	if _, err := os.Stat(dir); err != nil {
+		Missing(t, "shared data %s", dir)
+	}
+	return dir
 }

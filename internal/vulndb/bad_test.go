@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mamorisec/mamori/internal/testenv"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -104,9 +105,9 @@ func TestZipSource(t *testing.T) {
 }
 
 func TestCorruptDatabase(t *testing.T) {
-	_, _ = build(t, sharedData(t, "osv/go"))
+	_, _ = build(t, testenv.SharedData(t, "osv/go"))
 	b := NewBuilder()
-	if _, err := b.AddPath("go", "go", sharedData(t, "osv/go")); err != nil {
+	if _, err := b.AddPath("go", "go", testenv.SharedData(t, "osv/go")); err != nil {
 		t.Fatal(err)
 	}
 	good := filepath.Join(t.TempDir(), "good.db")

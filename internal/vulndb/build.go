@@ -23,7 +23,7 @@ const maxProblems = 20
 type Builder struct {
 	records  map[string]*Record
 	affected map[string][]Affected
-	sources  []SourceInfo
+	sources  []*SourceInfo
 	// Log, when set, receives one line per skipped record or entry.
 	Log func(msg string)
 }
@@ -39,8 +39,8 @@ func NewBuilder() *Builder {
 // recursively. name names the source in the database's info; origin is
 // where it came from (a URL or the path).
 func (b *Builder) AddPath(name, origin, path string) (*SourceInfo, error) {
-	b.sources = append(b.sources, SourceInfo{Name: name, Origin: origin})
-	src := &b.sources[len(b.sources)-1]
+	src := &SourceInfo{Name: name, Origin: origin}
+	b.sources = append(b.sources, src)
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
@@ -310,7 +310,10 @@ func convertAffected(id string, a OSVAffected) (*Affected, error) {
 // is written next to path and renamed over it only when complete, so a
 // failure leaves any previous database intact.
 func (b *Builder) Write(path string, built time.Time) (*Info, error) {
-	info := &Info{Schema: SchemaVersion, Built: built.UTC(), Records: len(b.records), Ecosystems: map[string]int{}, Sources: b.sources}
+	info := &Info{Schema: SchemaVersion, Built: built.UTC(), Records: len(b.records), Ecosystems: map[string]int{}}
+	for _, s := range b.sources {
+		info.Sources = append(info.Sources, *s)
+	}
 	for _, es := range b.affected {
 		info.Affected += len(es)
 		for _, e := range es {

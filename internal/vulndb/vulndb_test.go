@@ -1,7 +1,6 @@
 package vulndb
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -9,16 +8,6 @@ import (
 
 	"github.com/mamorisec/mamori/internal/testenv"
 )
-
-// sharedData is the real data the project tests with; see DEVELOPERS.md.
-func sharedData(t testing.TB, sub string) string {
-	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "data", sub)
-	if _, err := os.Stat(dir); err != nil {
-		testenv.Missing(t, "shared data "+dir)
-	}
-	return dir
-}
 
 func build(t testing.TB, paths ...string) (*DB, *Info) {
 	t.Helper()
@@ -42,7 +31,7 @@ func build(t testing.TB, paths ...string) (*DB, *Info) {
 }
 
 func TestBuildRealData(t *testing.T) {
-	db, info := build(t, sharedData(t, "osv/go"), sharedData(t, "osv/pypi"), sharedData(t, "osv/debian"), sharedData(t, "alpine-secdb"))
+	db, info := build(t, testenv.SharedData(t, "osv/go"), testenv.SharedData(t, "osv/pypi"), testenv.SharedData(t, "osv/debian"), testenv.SharedData(t, "alpine-secdb"))
 	for _, s := range info.Sources {
 		t.Logf("%s: %d records, %d withdrawn, %d skipped %q", s.Name, s.Records, s.Withdrawn, s.Skipped, s.Problems)
 	}
