@@ -1,6 +1,7 @@
 package vulndb
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,7 +192,7 @@ func writeDB(path string, info *Info, records map[string]*Record, affected map[s
 		}
 		if err := putSorted(tx, bucketAffected, len(affected), func(yield func(string, any)) {
 			for k, v := range affected {
-				slices.SortStableFunc(v, func(a, b Affected) int { return cmpString(a.ID, b.ID) })
+				slices.SortStableFunc(v, func(a, b Affected) int { return cmp.Compare(a.ID, b.ID) })
 				yield(k, v)
 			}
 		}); err != nil {
@@ -243,7 +244,7 @@ func putSorted(tx *bolt.Tx, name []byte, n int, each func(func(string, any))) er
 	}
 	all := make([]kv, 0, n)
 	each(func(k string, v any) { all = append(all, kv{k, v}) })
-	slices.SortFunc(all, func(a, b kv) int { return cmpString(a.k, b.k) })
+	slices.SortFunc(all, func(a, b kv) int { return cmp.Compare(a.k, b.k) })
 	for _, e := range all {
 		j, err := json.Marshal(e.v)
 		if err != nil {
@@ -254,14 +255,4 @@ func putSorted(tx *bolt.Tx, name []byte, n int, each func(func(string, any))) er
 		}
 	}
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
