@@ -129,6 +129,9 @@ type Result struct {
 	Licenses map[string][]string
 	// LicenseType is the package type that Licenses applies to.
 	LicenseType string
+	// Findings are secrets, malware, license texts or misconfigurations
+	// found in the file. Path and Layer are filled in by the walk.
+	Findings []Finding
 }
 
 // FileInfo is the metadata the walk knows about a file before reading it.

@@ -13,6 +13,11 @@ type Report struct {
 	Layers []Layer `json:"layers"`
 	// Packages, sorted by type, name, version and path.
 	Packages []Package `json:"packages"`
+	// Findings are what content analyzers found in files (secrets,
+	// malware, license texts, misconfigurations), sorted by kind, path and
+	// rule. Files that a later layer removed keep their findings, marked
+	// Removed: their bytes still ship in the image.
+	Findings []Finding `json:"findings,omitempty"`
 	// Problems lists files that could not be read (corrupt package
 	// databases, oversize manifests); the rest of the inventory is still
 	// valid.

@@ -20,7 +20,7 @@ import (
 )
 
 // Version is the walk's own output version, part of the cache key.
-const Version = 1
+const Version = 2
 
 // Progress receives progress reports. Methods may be called concurrently.
 type Progress interface {
@@ -109,7 +109,11 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 		}
 	}
 	m := Merge(results, meta, opts.Merge)
-	if reportKey != "" {
+	uncacheable := false
+	for _, r := range results {
+		uncacheable = uncacheable || r.uncacheable
+	}
+	if reportKey != "" && !uncacheable {
 		// A cache that cannot be written only costs speed on the next scan.
 		_ = opts.Cache.putReport(reportKey, m.Report)
 	}
@@ -167,7 +171,7 @@ func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp 
 	if err != nil {
 		return nil, err
 	}
-	if cacheable {
+	if cacheable && !res.uncacheable {
 		// A cache that cannot be written only costs speed on the next scan.
 		_ = opts.Cache.put(key, res)
 	}
@@ -175,12 +179,15 @@ func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp 
 }
 
 // cacheKey identifies a layer result: the layer content and every
-// extractor's name and version.
+// extractor's name, version and configuration digest.
 func cacheKey(diffID string, exts []inventory.Extractor) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "walk %d\n", Version)
 	for _, e := range exts {
 		fmt.Fprintf(h, "%s %d\n", e.Name(), e.Version())
+		if c, ok := e.(inventory.Configured); ok {
+			fmt.Fprintf(h, "config %q\n", c.ConfigDigest())
+		}
 	}
 	algo, hexDigest, _ := strings.Cut(diffID, ":")
 	return algo + "-" + hexDigest + "-" + hex.EncodeToString(h.Sum(nil))[:16]

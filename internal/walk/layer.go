@@ -203,6 +203,7 @@ type FileResult struct {
 	Files       FileLists
 	Licenses    map[string][]string
 	LicenseType string
+	Findings    []inventory.Finding
 	Problems    []inventory.Problem
 }
 
@@ -224,6 +225,9 @@ type LayerResult struct {
 	// entryData is the still-encoded file list of a layer read from the
 	// cache; files decodes it on first use.
 	entryData []byte
+	// uncacheable is set when an extractor failed for a reason that says
+	// nothing about the layer (inventory.ErrUncacheable).
+	uncacheable bool
 }
 
 // files returns the layer's file list, decoding it from the cache encoding
@@ -596,9 +600,23 @@ func runJob(ctx context.Context, j *job, mu *sync.Mutex, res *LayerResult) {
 		out, err := extract(ctx, ex, in)
 		if err != nil {
 			fr.Problems = append(fr.Problems, inventory.Problem{Path: j.fi.Path, Extractor: ex.Name(), Message: err.Error()})
+			if errors.Is(err, inventory.ErrUncacheable) {
+				mu.Lock()
+				res.uncacheable = true
+				mu.Unlock()
+			}
 			continue
 		}
 		fr.Packages = append(fr.Packages, out.Packages...)
+		for _, f := range out.Findings {
+			if f.Path == "" {
+				f.Path = j.fi.Path
+			}
+			if f.Source == "" {
+				f.Source = inventory.SourceFile
+			}
+			fr.Findings = append(fr.Findings, f)
+		}
 		if out.OS != nil {
 			fr.OS = out.OS
 		}

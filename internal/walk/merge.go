@@ -106,6 +106,17 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 	}
 	results := map[string]*fileState{}
 	var problems []inventory.Problem
+	// buried are findings in files that a later layer removed or replaced.
+	var buried []inventory.Finding
+	bury := func(st *fileState) {
+		for _, f := range st.res.Findings {
+			if keepsWhenRemoved(f.Kind) {
+				f.Removed = true
+				f.Layer.Index = st.layer
+				buried = append(buried, f)
+			}
+		}
+	}
 
 	for i, lr := range layers {
 		problems = append(problems, lr.Problems...)
@@ -133,7 +144,7 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 					}
 				}
 			}
-			removeIf(fsys, results, hidden)
+			removeIf(fsys, results, hidden, bury)
 		}
 		// A non-directory replacing a lower directory removes its contents.
 		var resultDirs map[string]bool
@@ -171,7 +182,7 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 					}
 				}
 				return false
-			})
+			}, bury)
 		}
 		prev := map[string]*fileState{}
 		for _, e := range entries {
@@ -187,6 +198,7 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 			if old, ok := results[e.Path]; ok {
 				prev[e.Path] = old
 				delete(results, e.Path)
+				bury(old)
 			}
 		}
 		for p, fr := range lr.Results {
@@ -194,12 +206,20 @@ func Merge(layers []*LayerResult, meta []inventory.Layer, opts MergeOptions) *Me
 			results[p] = &fileState{res: fr, layer: i}
 		}
 	}
-	return &Merged{Report: assemble(results, meta, opts, problems), FS: fsys}
+	return &Merged{Report: assemble(results, buried, meta, opts, problems), FS: fsys}
+}
+
+// keepsWhenRemoved reports whether findings of a kind stay in the report
+// when a later layer deletes or replaces the file: a secret or malware in a
+// lower layer still ships in the image, a license text or a cache file that
+// is gone does not matter.
+func keepsWhenRemoved(kind string) bool {
+	return kind == inventory.KindSecret || kind == inventory.KindMalware
 }
 
 // removeIf deletes the paths matching gone from the file index (if any) and
-// from the extractor results.
-func removeIf(fsys *FS, results map[string]*fileState, gone func(string) bool) {
+// from the extractor results, handing each removed result to removed.
+func removeIf(fsys *FS, results map[string]*fileState, gone func(string) bool, removed func(*fileState)) {
 	if fsys != nil {
 		for p := range fsys.Nodes {
 			if gone(p) {
@@ -207,9 +227,10 @@ func removeIf(fsys *FS, results map[string]*fileState, gone func(string) bool) {
 			}
 		}
 	}
-	for p := range results {
+	for p, st := range results {
 		if gone(p) {
 			delete(results, p)
+			removed(st)
 		}
 	}
 }
@@ -238,8 +259,9 @@ func isOSType(t string) bool {
 	return t == inventory.TypeDeb || t == inventory.TypeAPK || t == inventory.TypeRPM
 }
 
-func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeOptions, problems []inventory.Problem) *inventory.Report {
+func assemble(results map[string]*fileState, buried []inventory.Finding, meta []inventory.Layer, opts MergeOptions, problems []inventory.Problem) *inventory.Report {
 	rep := &inventory.Report{SchemaVersion: 1, Layers: meta, Packages: []inventory.Package{}}
+	findings := buried
 	osFound := map[string]*inventory.OS{}
 	licenses := map[string][]string{} // type|name -> licenses
 	// File lists of OS packages, looked at only after the language packages
@@ -260,6 +282,10 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 		}
 		for name, files := range fr.Files {
 			lists = append(lists, fileList{inventory.TypeDeb + ":" + name, files})
+		}
+		for _, f := range fr.Findings {
+			f.Layer.Index = st.layer
+			findings = append(findings, f)
 		}
 		for _, pb := range fr.Problems {
 			if pb.Layer == "" && st.layer < len(meta) {
@@ -325,7 +351,23 @@ func assemble(results map[string]*fileState, meta []inventory.Layer, opts MergeO
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Extractor, b.Extractor), cmp.Compare(a.Message, b.Message))
 	})
 	rep.Problems = problems
+	for i := range findings {
+		if li := findings[i].Layer.Index; li >= 0 && li < len(meta) {
+			findings[i].Layer = meta[li]
+		}
+	}
+	SortFindings(findings)
+	rep.Findings = findings
 	return rep
+}
+
+// SortFindings orders findings by kind, path, line, rule and layer, the
+// order of Report.Findings.
+func SortFindings(fs []inventory.Finding) {
+	slices.SortFunc(fs, func(a, b inventory.Finding) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Path, b.Path), cmp.Compare(a.StartLine, b.StartLine),
+			cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.Layer.Index, b.Layer.Index), cmp.Compare(a.Match, b.Match))
+	})
 }
 
 // ownerCandidates lists the paths under which an OS package database may
