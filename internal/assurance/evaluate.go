@@ -20,6 +20,26 @@ type Subject struct {
 	// Findings are the image's vulnerability findings, suppressed ones
 	// included.
 	Findings []vuln.Finding
+	// Secrets, Malware and Misconfigurations are the image's findings of
+	// those kinds.
+	Secrets, Malware, Misconfigurations []inventory.Finding
+	// HasConfig reports whether the image has a configuration (a root
+	// filesystem directory has none); User is its USER.
+	HasConfig bool
+	User      string
+	// Licenses checks the packages' licenses against the license controls;
+	// nil when no license analysis ran, which fails any license control.
+	Licenses func(LicenseControls) []LicenseProblem
+}
+
+// LicenseProblem is a package whose license a license control rejects.
+type LicenseProblem struct {
+	// Package is "type:name@version".
+	Package string
+	// License is the offending SPDX ID or expression.
+	License string
+	// Reason says which control rejects it.
+	Reason string
 }
 
 // The control names used in Violation.Control.
@@ -29,6 +49,11 @@ const (
 	ControlSeverityCounts = "severity_counts"
 	ControlBlockCVEs      = "block_cves"
 	ControlBlockPackages  = "block_packages"
+	ControlMalware        = "disallow_malware"
+	ControlSecrets        = "disallow_secrets"
+	ControlRoot           = "disallow_root"
+	ControlMisconfigs     = "block_misconfigurations"
+	ControlLicenses       = "licenses"
 )
 
 // maxListed is how many items a violation message names before it says
@@ -114,7 +139,81 @@ func Evaluate(p *Policy, s Subject) Verdict {
 			out = append(out, v)
 		}
 	}
+	if c.DisallowMalware && len(s.Malware) > 0 {
+		out = append(out, fileViolation(ControlMalware, s.Malware, "malware found"))
+	}
+	if c.DisallowSecrets && len(s.Secrets) > 0 {
+		out = append(out, fileViolation(ControlSecrets, s.Secrets, "secrets found"))
+	}
+	if c.DisallowRoot {
+		switch {
+		case !s.HasConfig:
+			out = append(out, Violation{Control: ControlRoot, Message: "the image has no configuration, so the user its containers run as is unknown"})
+		case RunsAsRoot(s.User):
+			who := "no USER is set"
+			if s.User != "" {
+				who = fmt.Sprintf("USER is %q", s.User)
+			}
+			out = append(out, Violation{Control: ControlRoot, Message: "containers run as root: " + who})
+		}
+	}
+	if len(c.BlockMisconfigurations) > 0 {
+		var hits []inventory.Finding
+		for _, f := range s.Misconfigurations {
+			if slices.Contains(c.BlockMisconfigurations, f.RuleID) || (f.Category != "" && slices.Contains(c.BlockMisconfigurations, f.Category)) {
+				hits = append(hits, f)
+			}
+		}
+		if len(hits) > 0 {
+			out = append(out, fileViolation(ControlMisconfigs, hits, "blocked misconfigurations"))
+		}
+	}
+	if !c.Licenses.empty() {
+		if s.Licenses == nil {
+			out = append(out, Violation{Control: ControlLicenses, Message: "license controls are set but no license analysis ran"})
+		} else if probs := s.Licenses(c.Licenses); len(probs) > 0 {
+			v := Violation{Control: ControlLicenses}
+			items := make([]string, 0, len(probs))
+			for _, p := range probs {
+				v.Packages = append(v.Packages, p.Package)
+				items = append(items, fmt.Sprintf("%s (%s: %s)", p.Package, p.License, p.Reason))
+			}
+			v.Packages = sortedUnique(v.Packages)
+			v.Message = fmt.Sprintf("%s with a rejected license: %s", plural(len(v.Packages), "package"), list(sortedUnique(items)))
+			out = append(out, v)
+		}
+	}
 	return Verdict{Policy: p.Name, Pass: len(out) == 0, Violations: out}
+}
+
+// RunsAsRoot reports whether an image USER value makes containers run as
+// root: empty, "root" or UID 0, with or without a group. A named user is
+// taken as non-root; its UID is not looked up in the image's /etc/passwd.
+func RunsAsRoot(user string) bool {
+	u, _, _ := strings.Cut(strings.TrimSpace(user), ":")
+	if u == "" || u == "root" {
+		return true
+	}
+	return strings.Trim(u, "0") == "" // "0", "00"
+}
+
+// fileViolation builds a violation for secrets, malware or
+// misconfigurations, listing "RULE at PATH".
+func fileViolation(control string, hits []inventory.Finding, summary string) Violation {
+	v := Violation{Control: control}
+	items := make([]string, 0, len(hits))
+	for _, f := range hits {
+		v.Findings = append(v.Findings, f.RuleID)
+		item := f.RuleID
+		if f.Path != "" {
+			item += " at " + f.Path
+		}
+		items = append(items, item)
+	}
+	v.Findings = sortedUnique(v.Findings)
+	items = sortedUnique(items)
+	v.Message = fmt.Sprintf("%s: %s", summary, list(items))
+	return v
 }
 
 // fixable reports whether a fixed version of the package exists.

@@ -59,6 +59,40 @@ type Controls struct {
 	// IgnoreUnreachable stops findings whose vulnerable code is known not
 	// to be reachable (Go binaries) from counting for any control.
 	IgnoreUnreachable bool `json:"ignore_unreachable,omitempty"`
+	// DisallowMalware fails the image when any malware is found, by any
+	// engine, including known-malicious packages (OSV MAL- records).
+	DisallowMalware bool `json:"disallow_malware,omitempty"`
+	// DisallowSecrets fails the image when a secret is found, in a file of
+	// any layer or in the image configuration.
+	DisallowSecrets bool `json:"disallow_secrets,omitempty"`
+	// DisallowRoot fails the image when its configuration makes containers
+	// run as root (no USER, or USER root/0).
+	DisallowRoot bool `json:"disallow_root,omitempty"`
+	// BlockMisconfigurations fails the image when a misconfiguration check
+	// with one of these IDs (mamori's check ID or a CIS ID such as
+	// "CIS-4.1") fails.
+	BlockMisconfigurations []string `json:"block_misconfigurations,omitempty"`
+	// Licenses are the license controls.
+	Licenses LicenseControls `json:"licenses,omitzero"`
+}
+
+// LicenseControls restrict the licenses of an image's packages. A package
+// whose license expression offers a choice (A OR B) passes when any choice
+// passes.
+type LicenseControls struct {
+	// Allowed, when set, is the only SPDX license IDs allowed; other IDs
+	// fail. Entries may end in "*" to match a prefix ("BSD-*").
+	Allowed []string `json:"allowed,omitempty"`
+	// Forbidden are SPDX license IDs (or prefixes ending in "*") that fail.
+	Forbidden []string `json:"forbidden,omitempty"`
+	// ForbiddenCategories are license categories that fail
+	// ("strong-copyleft", "forbidden", "unknown", ...).
+	ForbiddenCategories []string `json:"forbidden_categories,omitempty"`
+}
+
+// empty reports whether no license control is set.
+func (l *LicenseControls) empty() bool {
+	return len(l.Allowed) == 0 && len(l.Forbidden) == 0 && len(l.ForbiddenCategories) == 0
 }
 
 // PackageRule names packages that must not be in an image.
@@ -77,7 +111,8 @@ type PackageRule struct {
 // empty reports whether no control is set.
 func (c *Controls) empty() bool {
 	return c.MaxSeverity == nil && c.MaxCVSSScore == nil && len(c.SeverityCounts) == 0 &&
-		len(c.BlockCVEs) == 0 && len(c.BlockPackages) == 0
+		len(c.BlockCVEs) == 0 && len(c.BlockPackages) == 0 && !c.DisallowMalware && !c.DisallowSecrets &&
+		!c.DisallowRoot && len(c.BlockMisconfigurations) == 0 && c.Licenses.empty()
 }
 
 // The file's shape. Scalars are read as strings where mamori parses them
@@ -98,6 +133,17 @@ type controlsFile struct {
 	BlockCVEs         []string          `yaml:"block_cves"`
 	BlockPackages     []packageRuleFile `yaml:"block_packages"`
 	IgnoreUnreachable bool              `yaml:"ignore_unreachable"`
+	DisallowMalware   bool              `yaml:"disallow_malware"`
+	DisallowSecrets   bool              `yaml:"disallow_secrets"`
+	DisallowRoot      bool              `yaml:"disallow_root"`
+	BlockMisconfigs   []string          `yaml:"block_misconfigurations"`
+	Licenses          licensesFile      `yaml:"licenses"`
+}
+
+type licensesFile struct {
+	Allowed             []string `yaml:"allowed"`
+	Forbidden           []string `yaml:"forbidden"`
+	ForbiddenCategories []string `yaml:"forbidden_categories"`
 }
 
 type packageRuleFile struct {
@@ -110,8 +156,10 @@ type packageRuleFile struct {
 // the unknown key.
 var (
 	topKeys      = []string{"apiVersion", "kind", "name", "description", "controls"}
-	controlKeys  = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable"}
+	controlKeys = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable",
+		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses"}
 	blockPkgKeys = []string{"name", "type", "versions"}
+	licenseKeys  = []string{"allowed", "forbidden", "forbidden_categories"}
 )
 
 // packageTypes are the package types a block_packages rule may name.
@@ -190,6 +238,11 @@ func checkShape(doc *yaml.Node) error {
 	if err := checkKeys(controls, "controls", controlKeys); err != nil {
 		return err
 	}
+	if lc := mapValue(controls, "licenses"); lc != nil && lc.Kind == yaml.MappingNode {
+		if err := checkKeys(lc, "licenses", licenseKeys); err != nil {
+			return err
+		}
+	}
 	if bp := mapValue(controls, "block_packages"); bp != nil && bp.Kind == yaml.SequenceNode {
 		for i, rule := range bp.Content {
 			if rule.Kind != yaml.MappingNode {
@@ -254,7 +307,20 @@ func (pf *policyFile) validate() (*Policy, error) {
 }
 
 func (cf *controlsFile) validate() (Controls, error) {
-	c := Controls{FixableOnly: cf.FixableOnly, IgnoreUnreachable: cf.IgnoreUnreachable}
+	c := Controls{FixableOnly: cf.FixableOnly, IgnoreUnreachable: cf.IgnoreUnreachable,
+		DisallowMalware: cf.DisallowMalware, DisallowSecrets: cf.DisallowSecrets, DisallowRoot: cf.DisallowRoot}
+	for i, id := range cf.BlockMisconfigs {
+		id = strings.TrimSpace(id)
+		if id == "" || strings.ContainsAny(id, " \t\n") {
+			return c, fmt.Errorf("block_misconfigurations[%d]: %q is not a check ID", i, cf.BlockMisconfigs[i])
+		}
+		c.BlockMisconfigurations = append(c.BlockMisconfigurations, id)
+	}
+	lic, err := cf.Licenses.validate()
+	if err != nil {
+		return c, fmt.Errorf("licenses: %w", err)
+	}
+	c.Licenses = lic
 	if cf.MaxSeverity != nil {
 		s, err := parseSeverity(*cf.MaxSeverity)
 		if err != nil {
@@ -325,4 +391,38 @@ func parseSeverity(s string) (vuln.Severity, error) {
 		return vuln.SeverityUnknown, errors.New("severity is empty")
 	}
 	return vuln.ParseSeverity(s)
+}
+
+// LicenseCategories are the categories a license control may name; package
+// license assigns them.
+var LicenseCategories = []string{"permissive", "weak-copyleft", "strong-copyleft", "forbidden", "unknown"}
+
+func (lf *licensesFile) validate() (LicenseControls, error) {
+	var l LicenseControls
+	ids := func(field string, in []string) ([]string, error) {
+		var out []string
+		for i, id := range in {
+			id = strings.TrimSpace(id)
+			if id == "" || strings.ContainsAny(id, " \t\n()") || strings.Count(id, "*") > 1 || (strings.Contains(id, "*") && !strings.HasSuffix(id, "*")) {
+				return nil, fmt.Errorf("%s[%d]: %q is not an SPDX license ID or a prefix ending in \"*\"", field, i, in[i])
+			}
+			out = append(out, id)
+		}
+		return out, nil
+	}
+	var err error
+	if l.Allowed, err = ids("allowed", lf.Allowed); err != nil {
+		return l, err
+	}
+	if l.Forbidden, err = ids("forbidden", lf.Forbidden); err != nil {
+		return l, err
+	}
+	for i, c := range lf.ForbiddenCategories {
+		c = strings.TrimSpace(c)
+		if !slices.Contains(LicenseCategories, c) {
+			return l, fmt.Errorf("forbidden_categories[%d]: unknown category %q (known: %s)", i, lf.ForbiddenCategories[i], strings.Join(LicenseCategories, ", "))
+		}
+		l.ForbiddenCategories = append(l.ForbiddenCategories, c)
+	}
+	return l, nil
 }
