@@ -53,6 +53,9 @@ func writeCycloneDX(w io.Writer, s *Scan, opts Options) error {
 	if len(vulns) > 0 {
 		bom.Vulnerabilities = &vulns
 	}
+	if anns := cdxAnnotations(s, imageRef, bom.Metadata.Timestamp, opts.toolVersion()); len(anns) > 0 {
+		bom.Annotations = &anns
+	}
 	return sbom.WriteCycloneDX(w, bom)
 }
 

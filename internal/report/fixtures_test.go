@@ -189,6 +189,27 @@ func fullScan() *Scan {
 			},
 		},
 		Warnings: []string{"the vulnerability database is 3 days old"},
+		Secrets: []inventory.Finding{
+			{Kind: inventory.KindSecret, RuleID: "aws-access-key-id", Title: "AWS access key ID", Severity: "CRITICAL", Category: "AWS",
+				Source: inventory.SourceFile, Path: "/app/.env", StartLine: 3, Match: "AWS_ACCESS_KEY_ID=AKIA****************",
+				Engine: "builtin", Layer: inventory.Layer{Index: 1, DiffID: "sha256:2222"}, Removed: true},
+			{Kind: inventory.KindSecret, RuleID: "url-password", Title: "Password in a URL", Severity: "HIGH",
+				Source: inventory.SourceEnv, Path: "DATABASE_URL", Match: "postgres://app:****@db:5432/app"},
+		},
+		Malware: []inventory.Finding{
+			{Kind: inventory.KindMalware, RuleID: "Mamori.Miner.XMRig-Config", Title: "XMRig miner configuration", Severity: "HIGH",
+				Category: "miner", Source: inventory.SourceFile, Path: "/opt/<x>/config.json", Engine: "builtin",
+				Layer: inventory.Layer{Index: 1, DiffID: "sha256:2222"}},
+		},
+		Misconfigurations: []inventory.Finding{
+			{Kind: inventory.KindMisconfig, RuleID: "MISC-001", Title: "Image runs as root", Severity: "HIGH", Category: "CIS-4.1",
+				Source: inventory.SourceConfig, Path: "User", References: []string{"https://docs.docker.com/reference/dockerfile/#user"},
+				Metadata: map[string]string{"cis": "4.1", "remediation": "Add a USER instruction with a non-root user."}},
+		},
+		Scanners: []ScannerRun{
+			{Name: "vuln", Engines: []string{"osv"}},
+			{Name: "malware", Engines: []string{"builtin"}, Problems: []string{"clamd at unix:/run/clamav/clamd.ctl is not reachable: the scan continued without ClamAV"}},
+		},
 	}
 }
 

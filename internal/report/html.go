@@ -41,7 +41,19 @@ type htmlPage struct {
 	Problems    int
 	Groups      []htmlGroup
 	Hidden      []htmlGroup
+	Content     []htmlSection
+	Scanners    []ScannerRun
 	ToolVersion string
+}
+
+// htmlSection is a section of secrets, malware or misconfigurations.
+type htmlSection struct {
+	Title string
+	Rows  []htmlContent
+}
+
+type htmlContent struct {
+	Severity, RuleID, Title, Location, Match, Engine string
 }
 
 type htmlCount struct {
@@ -93,6 +105,21 @@ func writeHTML(w io.Writer, s *Scan, opts Options) error {
 	fs := sortedFindings(s)
 	page.Groups = htmlGroups(groupFindings(fs, (*vuln.Finding).Counts))
 	page.Hidden = htmlGroups(groupFindings(fs, func(f *vuln.Finding) bool { return !f.Counts() }))
+	page.Scanners = s.Scanners
+	for _, sec := range contentSections(s) {
+		if len(sec.Findings) == 0 {
+			continue
+		}
+		hs := htmlSection{Title: sec.Title}
+		for i := range sec.Findings {
+			f := &sec.Findings[i]
+			hs.Rows = append(hs.Rows, htmlContent{
+				Severity: findingSeverity(f).String(), RuleID: f.RuleID, Title: f.Title,
+				Location: findingLocation(f), Match: f.Match, Engine: f.Engine,
+			})
+		}
+		page.Content = append(page.Content, hs)
+	}
 	var buf bytes.Buffer
 	if err := htmlTemplate.Execute(&buf, &page); err != nil {
 		return err

@@ -23,9 +23,34 @@ type Scan struct {
 	// Vulnerabilities are sorted by package (type, name, version, path),
 	// then by descending severity and ID. Suppressed findings are kept.
 	Vulnerabilities []vuln.Finding `json:"vulnerabilities"`
+	// Secrets are credentials found in files of any layer and in the image
+	// configuration, their values redacted. Sorted by path and line.
+	Secrets []inventory.Finding `json:"secrets,omitempty"`
+	// Malware is what the malware engines found, and packages that OSV
+	// MAL- records name as malicious.
+	Malware []inventory.Finding `json:"malware,omitempty"`
+	// Misconfigurations are weaknesses of how the image was built, from its
+	// configuration, its history, its files and, with --dockerfile, its
+	// Dockerfile.
+	Misconfigurations []inventory.Finding `json:"misconfigurations,omitempty"`
+	// Scanners lists the analyses that ran and the engines that could not
+	// run, so that a report never claims a check it did not make.
+	Scanners []ScannerRun `json:"scanners,omitempty"`
 	// Assurance is the verdict of the assurance policy, when one was given.
 	Assurance *assurance.Verdict `json:"assurance,omitempty"`
 	// Warnings are conditions the user should know about, such as a stale
 	// database or an OS release the database has no data for.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ScannerRun is one analysis of a scan and what became of it.
+type ScannerRun struct {
+	// Name is the analysis: "vuln", "secret", "malware", "license" or
+	// "misconfig".
+	Name string `json:"name"`
+	// Engines are the engines that ran ("builtin", "clamav 1.4.6/27000").
+	Engines []string `json:"engines,omitempty"`
+	// Problems say what did not run or did not finish (an engine that was
+	// down, files it skipped).
+	Problems []string `json:"problems,omitempty"`
 }

@@ -99,7 +99,9 @@ type (
 
 // writeSARIF writes the findings as a SARIF 2.1.0 log that GitHub code
 // scanning accepts: one rule per vulnerability ID and one result per
-// finding, located at the file the package was found in. Suppressed and not
+// finding, located at the file the package was found in; then one rule per
+// malware signature, secret rule and misconfiguration check ("KIND/RULE")
+// and one result per finding, located at its file and line. Suppressed and not
 // affected findings are written with a suppression, so that code scanning
 // closes their alerts.
 func writeSARIF(w io.Writer, s *Scan, opts Options) error {
@@ -117,6 +119,24 @@ func writeSARIF(w io.Writer, s *Scan, opts Options) error {
 		}
 		raiseSecuritySeverity(&rules[i], f)
 		results = append(results, sarifResultFor(f, rules[i].ID, i))
+	}
+	for _, sec := range contentSections(s) {
+		for i := range sec.Findings {
+			f := &sec.Findings[i]
+			id := sarifContentRuleID(f)
+			ri, ok := ruleIndex[id]
+			if !ok {
+				ri = len(rules)
+				ruleIndex[id] = ri
+				rules = append(rules, sarifContentRule(f))
+			}
+			if score := severityScore(findingSeverity(f)); score > 0 {
+				if old, err := strconv.ParseFloat(rules[ri].Properties.SecuritySeverity, 64); err != nil || score > old {
+					rules[ri].Properties.SecuritySeverity = strconv.FormatFloat(score, 'f', 1, 64)
+				}
+			}
+			results = append(results, sarifContentResult(f, ri))
+		}
 	}
 	if rules == nil {
 		rules = []sarifRule{}

@@ -110,8 +110,9 @@ func writeTable(w io.Writer, s *Scan, opts Options) error {
 		}
 	}
 
+	writeContentTable(&b, s, color, opts.Width)
 	b.WriteByte('\n')
-	b.WriteString(paint(color, ansiBold, summaryLine(countFindings(s))))
+	b.WriteString(paint(color, ansiBold, summaryLine(countFindings(s))+contentSummary(s)))
 	b.WriteByte('\n')
 	if v := s.Assurance; v != nil {
 		verdict, c := "PASS", ""
