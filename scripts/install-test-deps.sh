@@ -19,6 +19,7 @@ APT_PACKAGES=(
   tar                # GNU tar reads and writes offline DB bundles in tests
   debootstrap        # real Debian 12 root filesystems for the matcher tests
   time               # peak RSS in benchmarks
+  clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
 )
 
 missing=()
@@ -42,7 +43,16 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  # Keep package scripts from starting services (freshclam would try to reach
+  # the internet); the tests start what they need themselves.
+  guard=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  [[ -z $guard ]] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # Go tools used by the lint step.
@@ -53,7 +63,11 @@ fi
 
 scripts/fetch-schemas.sh
 scripts/fetch-sarif-tools.sh
-# Peers for the vulnerability parity test (bench/parity), built from the Go
-# module proxy into ~/.cache/mamori-bench/bin (a few minutes the first time).
-bench/build-peers.sh osv-scanner govulncheck
+# Peers for the vulnerability parity test (bench/parity) and the secret
+# scanner comparison (bench/secretcmp), built from the Go module proxy into
+# ~/.cache/mamori-bench/bin (trivy takes several minutes the first time).
+bench/build-peers.sh osv-scanner govulncheck trivy
+# The Debian 12 root filesystem with 500+ packages that the secret and
+# malware engines must scan without a false positive (debootstrap, cached).
+bench/build-image.sh base
 scripts/start-dockerd.sh

@@ -54,8 +54,42 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &scan); err != nil || scan.Inventory == nil {
 		t.Fatalf("demo -f json is not a JSON scan report: %v", err)
 	}
-	if len(scan.Vulnerabilities) < 7 || scan.DB == nil || scan.DB.Records != 8 {
+	if len(scan.Vulnerabilities) < 7 || scan.DB == nil || scan.DB.Records != 9 {
 		t.Errorf("demo found %d vulnerabilities with %+v, want the demo feed's", len(scan.Vulnerabilities), scan.DB)
+	}
+	// The demo's fake secrets, miner configuration, malicious package and
+	// root user are found, and no secret value appears in the report.
+	rules := map[string]bool{}
+	for _, fs := range [][]inventory.Finding{scan.Secrets, scan.Malware, scan.Misconfigurations} {
+		for _, f := range fs {
+			rules[f.Kind+"/"+f.RuleID+"@"+f.Path] = true
+		}
+	}
+	for _, want := range []string{
+		"secret/url-password@/srv/app/.env", "secret/aws-secret-access-key@/srv/app/.env", "secret/url-password@REPORTS_DB",
+		"malware/Mamori.Miner.XMRig.Config@/opt/tools/config.json", "malware/MAL-DEMO-2026-0009@npm:@demo/color-helper@1.0.2",
+		"misconfiguration/MISC-001@", "misconfiguration/MISC-006@",
+	} {
+		found := false
+		for r := range rules {
+			found = found || strings.HasPrefix(r, want)
+		}
+		if !found {
+			t.Errorf("demo scan lacks %s; has %v", want, rules)
+		}
+	}
+	for _, secret := range []string{"Qm7tR2vX9pLk4wZs", "q8Fz3LrT0vWx6Yb2Nc5Md1Kp7Hs4Gj9Ae2Ui0Ro3", "Vb4nK8sQ2mXz7Lp0"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the demo report holds the secret %q in clear", secret)
+		}
+	}
+	for _, f := range scan.Malware {
+		if f.Path == "/usr/local/bin/mamori" {
+			t.Errorf("the malware engine detects mamori itself: %s (%s)", f.RuleID, f.Match)
+		}
+	}
+	if scan.Licenses == nil || scan.Licenses.Summary.WithLicense == 0 {
+		t.Errorf("demo scan has no license analysis: %+v", scan.Licenses)
 	}
 	rep := scan.Inventory
 	got := map[string]inventory.Package{}

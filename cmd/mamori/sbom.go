@@ -52,9 +52,8 @@ func (fl *inventoryFlags) register(f *pflag.FlagSet) {
 	f.BoolVarP(&fl.quiet, "quiet", "q", false, "no progress output")
 }
 
-// inventory resolves credentials and inventories the image ref, showing
-// progress on stderr unless --quiet.
-func (fl *inventoryFlags) inventory(cmd *cobra.Command, ref string) (*inventory.Report, error) {
+// options resolves the registry credentials into scanner options.
+func (fl *inventoryFlags) options(cmd *cobra.Command) (scanner.Options, error) {
 	opts := fl.opts
 	if opts.Image.Username == "" {
 		opts.Image.Username = os.Getenv("MAMORI_USERNAME")
@@ -62,17 +61,35 @@ func (fl *inventoryFlags) inventory(cmd *cobra.Command, ref string) (*inventory.
 	if fl.passwordStdin {
 		pw, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
 		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("reading password from stdin: %w", err)
+			return opts, fmt.Errorf("reading password from stdin: %w", err)
 		}
 		opts.Image.Password = strings.TrimRight(pw, "\r\n")
 	} else {
 		opts.Image.Password = os.Getenv("MAMORI_PASSWORD")
 	}
-	var bar *progress.Bar
-	if !fl.quiet {
-		if bar = progress.New(os.Stderr); bar != nil {
-			opts.Progress = bar
-		}
+	return opts, nil
+}
+
+// progress returns the progress bar on stderr (nil with --quiet or when
+// stderr is not a terminal); it is wired into fl's scanner options.
+func (fl *inventoryFlags) progress() *progress.Bar {
+	if fl.quiet {
+		return nil
+	}
+	bar := progress.New(os.Stderr)
+	if bar != nil {
+		fl.opts.Progress = bar
+	}
+	return bar
+}
+
+// inventory resolves credentials and inventories the image ref, showing
+// progress on stderr unless --quiet.
+func (fl *inventoryFlags) inventory(cmd *cobra.Command, ref string) (*inventory.Report, error) {
+	bar := fl.progress()
+	opts, err := fl.options(cmd)
+	if err != nil {
+		return nil, err
 	}
 	rep, err := scanner.Inventory(cmd.Context(), ref, opts)
 	if bar != nil {

@@ -12,9 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mamorisec/mamori/internal/assurance"
-	"github.com/mamorisec/mamori/internal/match"
+	"github.com/mamorisec/mamori/internal/pipeline"
 	"github.com/mamorisec/mamori/internal/report"
-	"github.com/mamorisec/mamori/internal/suppress"
 	"github.com/mamorisec/mamori/internal/vuln"
 	"github.com/mamorisec/mamori/internal/vulndb"
 )
@@ -39,6 +38,8 @@ type scanFlags struct {
 	ignoreFile     string
 	vex            []string
 	policy         string
+	scanners       []string
+	content        pipeline.ContentConfig
 }
 
 func newScanCmd() *cobra.Command {
@@ -73,6 +74,12 @@ findings stay in the JSON report with the reason. See docs/assurance.md.
 	f.StringVar(&fl.ignoreFile, "ignorefile", "", "ignore file (default .mamoriignore.yaml when it exists)")
 	f.StringArrayVar(&fl.vex, "vex", nil, "OpenVEX document whose statements suppress findings (may repeat)")
 	f.StringVar(&fl.policy, "policy", "", "image assurance policy file (YAML)")
+	f.StringSliceVar(&fl.scanners, "scanners", nil, "analyses to run: "+strings.Join(pipeline.AllScanners, ",")+" (default: all)")
+	f.StringVar(&fl.content.SecretRules, "secret-rules", "", "custom secret rules file (YAML, see docs/secrets.md)")
+	f.StringArrayVar(&fl.content.MalwareSignatures, "malware-signatures", nil, "extra signature file or directory (ClamAV .hdb/.hsb/.ndb) for the built-in engine (may repeat)")
+	f.StringVar(&fl.content.Clamd, "clamd", "", "also scan files with clamd at this address (unix:/run/clamav/clamd.ctl, tcp:127.0.0.1:3310)")
+	f.DurationVar(&fl.content.ClamdTimeout, "clamd-timeout", 30*time.Second, "per-file clamd timeout")
+	f.StringVar(&fl.content.Dockerfile, "dockerfile", "", "also lint this Dockerfile (misconfig scanner)")
 	fl.register(f)
 	return cmd
 }
@@ -80,6 +87,10 @@ findings stay in the JSON report with the reason. See docs/assurance.md.
 func runScan(cmd *cobra.Command, ref string, fl *scanFlags) error {
 	if !slices.Contains(report.Formats(), fl.format) {
 		return fmt.Errorf("unknown format %q (valid: %s)", fl.format, strings.Join(report.Formats(), ", "))
+	}
+	scanners, err := pipeline.ParseScanners(fl.scanners)
+	if err != nil {
+		return err
 	}
 	sevs, err := assurance.ParseSeverities(fl.severities)
 	if err != nil {
@@ -99,35 +110,28 @@ func runScan(cmd *cobra.Command, ref string, fl *scanFlags) error {
 	if err != nil {
 		return err
 	}
-	db, err := vulndb.Open(fl.dbPath)
-	if err != nil {
+	cfg := pipeline.Config{
+		Scanners: scanners, DBMaxAge: fl.dbMaxAge, Suppressions: sup, Policy: policy,
+		Content: fl.content, Now: time.Now,
+	}
+	if slices.Contains(scanners, pipeline.ScanVuln) {
+		db, err := vulndb.Open(fl.dbPath)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		cfg.DB = db
+	}
+	bar := fl.progress()
+	if cfg.Inventory, err = fl.options(cmd); err != nil {
 		return err
 	}
-	defer db.Close()
-
-	rep, err := fl.inventory(cmd, ref)
+	s, err := pipeline.Run(cmd.Context(), ref, cfg)
+	if bar != nil {
+		bar.Finish()
+	}
 	if err != nil {
 		return err
-	}
-	res, err := match.New(db).Match(cmd.Context(), rep)
-	if err != nil {
-		return fmt.Errorf("matching %s: %w", ref, err)
-	}
-	info := db.Info()
-	s := &report.Scan{
-		SchemaVersion:   report.SchemaVersion,
-		Inventory:       rep,
-		DB:              dbInfo(db.Path(), info),
-		Vulnerabilities: res.Findings,
-		Warnings:        res.Warnings,
-	}
-	if age := time.Since(info.Built); age > fl.dbMaxAge {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("the vulnerability database was built %s ago, more than --db-max-age %s: run `mamori db update`", age.Round(time.Hour), fl.dbMaxAge))
-	}
-	s.Warnings = append(s.Warnings, suppress.Apply(s, sup)...)
-	if policy != nil {
-		v := assurance.Evaluate(policy, assurance.Subject{Inventory: rep, Findings: s.Vulnerabilities})
-		s.Assurance = &v
 	}
 	s.Vulnerabilities = displayFilter(s.Vulnerabilities, sevs, fl.ignoreUnfixed)
 	for _, w := range s.Warnings {
@@ -171,12 +175,4 @@ func verdictLine(v *assurance.Verdict) string {
 		fmt.Fprintf(&b, "\n  %s: %s", vi.Control, vi.Message)
 	}
 	return b.String()
-}
-
-func dbInfo(path string, info vulndb.Info) *vuln.DBInfo {
-	d := &vuln.DBInfo{Path: path, Built: info.Built, Records: info.Records}
-	for _, s := range info.Sources {
-		d.Sources = append(d.Sources, s.Name)
-	}
-	return d
 }

@@ -256,7 +256,7 @@ func TestDBUpdateExportImport(t *testing.T) {
 		t.Fatalf("second update: %v, %d conditional requests\n%s", err, conditional.Load(), out)
 	}
 	status, err := runCLI(t, "", "db", "status", "--db", db)
-	if err != nil || !strings.Contains(status, "demo") || !strings.Contains(status, "records:   8") {
+	if err != nil || !strings.Contains(status, "demo") || !strings.Contains(status, "records:   9") {
 		t.Errorf("status: %v\n%s", err, status)
 	}
 

@@ -155,7 +155,7 @@ type packageRuleFile struct {
 // The keys each mapping of the file accepts, for error messages that name
 // the unknown key.
 var (
-	topKeys      = []string{"apiVersion", "kind", "name", "description", "controls"}
+	topKeys     = []string{"apiVersion", "kind", "name", "description", "controls"}
 	controlKeys = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable",
 		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses"}
 	blockPkgKeys = []string{"name", "type", "versions"}

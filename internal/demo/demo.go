@@ -3,8 +3,10 @@
 // distribution). It exercises the inventory end to end without a registry or
 // Docker Engine: OS packages with source packages and licenses, a language
 // package owned by an OS package, npm and Python packages, a whiteout that
-// deletes a package in a later layer, and a real Go binary (the running mamori
-// executable itself).
+// deletes a package in a later layer, a real Go binary (the running mamori
+// executable itself), and fake secrets, a crypto-miner configuration, a
+// package the demo feed lists as malicious and a root user with an SSH port
+// for the content analyzers.
 package demo
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,7 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-//go:embed rootfs
+//go:embed all:rootfs
 var rootfs embed.FS
 
 // epoch is the fixed timestamp of every file and history entry, so the demo
@@ -53,7 +56,10 @@ func Write(dir, binary string) error {
 			return tw.WriteHeader(&tar.Header{Name: "etc/os-release", Typeflag: tar.TypeSymlink, Linkname: "../usr/lib/os-release", Mode: 0o777, ModTime: epoch})
 		}},
 		{"COPY app / # node_modules and Python site-packages", func(tw *tar.Writer) error {
-			return addTree(tw, "rootfs/app")
+			if err := addTree(tw, "rootfs/app"); err != nil {
+				return err
+			}
+			return addBytes(tw, "opt/tools/config.json", []byte(strings.ReplaceAll(minerConfig, "·", "")))
 		}},
 		{"RUN rm -rf /srv/app/node_modules/minimist", func(tw *tar.Writer) error {
 			return tw.WriteHeader(&tar.Header{Name: "srv/app/node_modules/.wh.minimist", Typeflag: tar.TypeReg, Mode: 0o644, ModTime: epoch})
@@ -94,6 +100,10 @@ func Write(dir, binary string) error {
 	cfg.Architecture, cfg.OS = "amd64", "linux"
 	cfg.Created = v1.Time{Time: epoch}
 	cfg.Config.Cmd = []string{"/usr/local/bin/mamori", "version"}
+	// No USER, an SSH port and a password in ENV: misconfigurations and a
+	// secret in the image configuration for the demo scan to find.
+	cfg.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "REPORTS_DB=mysql://reports:Vb4nK8sQ2mXz7Lp0@reports-db:3306/reports"}
+	cfg.Config.ExposedPorts = map[string]struct{}{"8080/tcp": {}, "22/tcp": {}}
 	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return err
@@ -103,6 +113,33 @@ func Write(dir, binary string) error {
 		return fmt.Errorf("writing demo layout %s: %w", dir, err)
 	}
 	return p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": Tag}))
+}
+
+// minerConfig is a crypto-miner configuration for the malware engine to
+// find. Its keywords carry a "·" that Write removes, so that the mamori
+// executable, which holds this text, does not look like a miner itself.
+const minerConfig = `{
+    "autosave": true,
+    "donate·-level": 1,
+    "cpu": {"enabled": true, "max-threads-hint": 100},
+    "pools": [
+        {
+            "url": "stratum·+tcp://pool.demo-mining.invalid:3333",
+            "user": "demo-wallet",
+            "pass": "x",
+            "keepalive": true
+        }
+    ]
+}
+`
+
+// addBytes writes one regular file.
+func addBytes(tw *tar.Writer, name string, b []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b)), ModTime: epoch}); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
 }
 
 func addTree(tw *tar.Writer, root string) error {

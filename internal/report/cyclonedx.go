@@ -33,6 +33,7 @@ func sbomOptions(s *Scan, opts Options) sbom.Options {
 func writeCycloneDX(w io.Writer, s *Scan, opts Options) error {
 	bom, refs := sbom.CycloneDXBOM(s.Inventory, sbomOptions(s, opts))
 	imageRef := bom.Metadata.Component.BOMRef
+	cdxApplyLicenses(bom, refs, s.Licenses)
 
 	var vulns []cdx.Vulnerability
 	seen := make(map[string]bool)

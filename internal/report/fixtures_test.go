@@ -5,6 +5,7 @@ import (
 
 	"github.com/mamorisec/mamori/internal/assurance"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/license"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -76,7 +77,7 @@ func pkgRef(p inventory.Package) vuln.Package { return vuln.PackageOf(&p) }
 // vendor marks not affected, one the vendor will not fix, and a failing
 // assurance verdict. Its findings are deliberately out of order.
 func fullScan() *Scan {
-	return &Scan{
+	s := &Scan{
 		SchemaVersion: SchemaVersion,
 		Inventory: &inventory.Report{
 			SchemaVersion: 1,
@@ -211,6 +212,8 @@ func fullScan() *Scan {
 			{Name: "malware", Engines: []string{"builtin"}, Problems: []string{"clamd at unix:/run/clamav/clamd.ctl is not reachable: the scan continued without ClamAV"}},
 		},
 	}
+	s.Licenses = license.Analyze(s.Inventory)
+	return s
 }
 
 // cleanScan is an image with packages and no findings, without a database

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mamorisec/mamori/internal/assurance"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/license"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -43,6 +44,8 @@ type htmlPage struct {
 	Hidden      []htmlGroup
 	Content     []htmlSection
 	Scanners    []ScannerRun
+	Licenses    *license.Report
+	LicenseLine string
 	ToolVersion string
 }
 
@@ -106,6 +109,7 @@ func writeHTML(w io.Writer, s *Scan, opts Options) error {
 	page.Groups = htmlGroups(groupFindings(fs, (*vuln.Finding).Counts))
 	page.Hidden = htmlGroups(groupFindings(fs, func(f *vuln.Finding) bool { return !f.Counts() }))
 	page.Scanners = s.Scanners
+	page.Licenses, page.LicenseLine = s.Licenses, licenseLine(s.Licenses)
 	for _, sec := range contentSections(s) {
 		if len(sec.Findings) == 0 {
 			continue

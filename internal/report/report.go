@@ -6,6 +6,7 @@ package report
 import (
 	"github.com/mamorisec/mamori/internal/assurance"
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/license"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -33,6 +34,9 @@ type Scan struct {
 	// configuration, its history, its files and, with --dockerfile, its
 	// Dockerfile.
 	Misconfigurations []inventory.Finding `json:"misconfigurations,omitempty"`
+	// Licenses is the license analysis: every package's SPDX expression and
+	// category, license files outside packages and per-image counts.
+	Licenses *license.Report `json:"licenses,omitempty"`
 	// Scanners lists the analyses that ran and the engines that could not
 	// run, so that a report never claims a check it did not make.
 	Scanners []ScannerRun `json:"scanners,omitempty"`

@@ -111,6 +111,7 @@ func writeTable(w io.Writer, s *Scan, opts Options) error {
 	}
 
 	writeContentTable(&b, s, color, opts.Width)
+	writeLicenseTable(&b, s.Licenses, color)
 	b.WriteByte('\n')
 	b.WriteString(paint(color, ansiBold, summaryLine(countFindings(s))+contentSummary(s)))
 	b.WriteByte('\n')

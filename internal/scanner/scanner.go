@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/mamorisec/mamori/internal/image"
 	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/inventory/all"
@@ -27,11 +29,24 @@ type Options struct {
 	Progress walk.Progress
 	// Extractors overrides the default extractor set.
 	Extractors []inventory.Extractor
+	// Analyzers are content analyzers (secrets, malware, license texts,
+	// misconfigured files) that run in the same walk as the extractors:
+	// their findings land in Report.Findings.
+	Analyzers []inventory.Extractor
 }
 
-// Inventory opens the image named by ref and lists everything installed in
-// it.
-func Inventory(ctx context.Context, ref string, opts Options) (*inventory.Report, error) {
+// Result is an inventoried image.
+type Result struct {
+	// Report is the inventory, with the analyzers' findings.
+	Report *inventory.Report
+	// Config is the image configuration; nil for a root filesystem
+	// directory, which has none.
+	Config *v1.ConfigFile
+}
+
+// Scan opens the image named by ref, inventories it and runs the
+// analyzers.
+func Scan(ctx context.Context, ref string, opts Options) (*Result, error) {
 	if opts.Image.TempDir == "" {
 		opts.Image.TempDir = opts.TempDir
 	}
@@ -40,7 +55,21 @@ func Inventory(ctx context.Context, ref string, opts Options) (*inventory.Report
 		return nil, err
 	}
 	defer img.Close()
-	return InventoryImage(ctx, img, opts)
+	rep, err := InventoryImage(ctx, img, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Report: rep, Config: img.Config}, nil
+}
+
+// Inventory opens the image named by ref and lists everything installed in
+// it.
+func Inventory(ctx context.Context, ref string, opts Options) (*inventory.Report, error) {
+	res, err := Scan(ctx, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Report, nil
 }
 
 // InventoryImage lists everything installed in an opened image.
@@ -49,6 +78,7 @@ func InventoryImage(ctx context.Context, img *image.Image, opts Options) (*inven
 	if exts == nil {
 		exts = all.Extractors()
 	}
+	exts = append(exts[:len(exts):len(exts)], opts.Analyzers...)
 	wo := walk.Options{
 		Extractors: exts,
 		TempDir:    opts.TempDir,

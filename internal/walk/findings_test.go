@@ -1,6 +1,7 @@
 package walk
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
@@ -109,5 +110,65 @@ func TestFindingsCache(t *testing.T) {
 	key := cacheKey(flaky.Layers[0].DiffID(), []inventory.Extractor{wordExtractor{}})
 	if _, ok := cache.get(key); ok {
 		t.Errorf("a layer with an uncacheable failure was cached")
+	}
+}
+
+// driftExtractor changes its configuration digest while it extracts, as a
+// malware engine does when its daemon goes away mid-scan.
+type driftExtractor struct {
+	wordExtractor
+	digest *string
+}
+
+func (d driftExtractor) ConfigDigest() string { return *d.digest }
+func (d driftExtractor) Extract(ctx context.Context, in *inventory.Input) (inventory.Result, error) {
+	*d.digest = "engine down"
+	return d.wordExtractor.Extract(ctx, in)
+}
+
+func TestConfigDriftNotCached(t *testing.T) {
+	img := testImage(makeTar(t, file("a.txt", "SECRET one\n")))
+	cache := &Cache{Dir: t.TempDir()}
+	digest := "engine up"
+	ext := driftExtractor{digest: &digest}
+	if _, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{ext}, Cache: cache, TempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"engine up", "engine down"} {
+		digest = d
+		if _, ok := cache.get(cacheKey(img.Layers[0].DiffID(), []inventory.Extractor{ext})); ok {
+			t.Errorf("layer cached under digest %q after the configuration changed mid-scan", d)
+		}
+	}
+}
+
+// modeExtractor reports the mode the walk gives each *.bin file.
+type modeExtractor struct{}
+
+func (modeExtractor) Name() string { return "test/mode" }
+func (modeExtractor) Version() int { return 1 }
+func (modeExtractor) Required(fi inventory.FileInfo) bool {
+	return strings.HasSuffix(fi.Path, ".bin") || strings.HasSuffix(fi.Path, ".txt")
+}
+func (modeExtractor) Extract(_ context.Context, in *inventory.Input) (inventory.Result, error) {
+	return inventory.Result{Findings: []inventory.Finding{{Kind: inventory.KindMisconfig, RuleID: in.Mode.String()}}}, nil
+}
+
+// TestHardLinkKeepsSetuid checks that a hard link read in the second pass
+// keeps its target's setuid bit.
+func TestHardLinkKeepsSetuid(t *testing.T) {
+	target := tarEntry{name: "usr/bin/tool.txt", body: "x", typ: tar.TypeReg, mode: 0o4755}
+	img := testImage(makeTar(t, target, hardlink("usr/bin/alias.bin", "usr/bin/tool.txt")))
+	m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{modeExtractor{}}, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Report.Findings {
+		if f.Path == "/usr/bin/alias.bin" && !strings.Contains(f.RuleID, "u") {
+			t.Errorf("hard link mode %s lost the setuid bit", f.RuleID)
+		}
+	}
+	if len(m.Report.Findings) != 2 {
+		t.Errorf("findings %v, want the file and its link", findingNames(m.Report))
 	}
 }

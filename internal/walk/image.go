@@ -113,7 +113,7 @@ func Image(ctx context.Context, img *image.Image, opts Options) (*Merged, error)
 	for _, r := range results {
 		uncacheable = uncacheable || r.uncacheable
 	}
-	if reportKey != "" && !uncacheable {
+	if reportKey != "" && !uncacheable && imageKey(img, opts.Extractors) == reportKey {
 		// A cache that cannot be written only costs speed on the next scan.
 		_ = opts.Cache.putReport(reportKey, m.Report)
 	}
@@ -171,7 +171,9 @@ func scanCached(ctx context.Context, i, n int, l image.Layer, opts Options, tmp 
 	if err != nil {
 		return nil, err
 	}
-	if cacheable && !res.uncacheable {
+	// An extractor whose configuration changed during the scan (an engine
+	// that went away) may have seen part of the layer only.
+	if cacheable && !res.uncacheable && cacheKey(l.DiffID(), opts.Extractors) == key {
 		// A cache that cannot be written only costs speed on the next scan.
 		_ = opts.Cache.put(key, res)
 	}

@@ -396,7 +396,7 @@ func scanPass(ctx context.Context, l image.Layer, opts LayerOptions, res *LayerR
 			if !ok || hdr.Typeflag != tar.TypeReg {
 				continue
 			}
-			fi := inventory.FileInfo{Path: p, Size: hdr.Size, Mode: fs.FileMode(hdr.Mode).Perm()}
+			fi := inventory.FileInfo{Path: p, Size: hdr.Size, Mode: fs.FileMode(hdr.Mode).Perm() | modeBits(hdr.Mode)}
 			if hdr.Size > maxLinkedFile || hdr.Size > opts.Limits.MaxFile {
 				for _, link := range links {
 					recordProblem(&mu, res, link, l.DiffID(), "", fmt.Errorf("hard link to a %d byte file is not analysed (limit %d)", hdr.Size, min(maxLinkedFile, opts.Limits.MaxFile)))

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestScanContentGate checks that the content controls of a policy decide
+// the exit status, and that --scanners limits the analyses.
+func TestScanContentGate(t *testing.T) {
+	db, layout := demoDB(t), "oci-layout:"+demoLayout(t)
+	dir := t.TempDir()
+	policy := func(name, controls string) string {
+		p := filepath.Join(dir, name+".yaml")
+		body := "apiVersion: mamori.dev/v1\nkind: AssurancePolicy\nname: " + name + "\ncontrols:\n" + controls
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		wantCode  int
+		violation string
+	}{
+		{"malware", []string{"--policy", policy("malware", "  disallow_malware: true\n")}, 1, "disallow_malware"},
+		{"secrets", []string{"--policy", policy("secrets", "  disallow_secrets: true\n")}, 1, "disallow_secrets"},
+		{"root", []string{"--policy", policy("root", "  disallow_root: true\n")}, 1, "disallow_root"},
+		{"forbidden license", []string{"--policy", policy("mit", "  licenses:\n    forbidden: [MIT]\n")}, 1, "licenses"},
+		{"allowed licenses", []string{"--policy", policy("any", "  licenses:\n    forbidden_categories: [forbidden]\n")}, 0, ""},
+		{"misconfiguration by CIS id", []string{"--policy", policy("cis", "  block_misconfigurations: [CIS-4.1]\n")}, 1, "block_misconfigurations"},
+		{"secrets not scanned", []string{"--scanners", "vuln,malware", "--policy", policy("secrets2", "  disallow_secrets: true\n")}, 0, ""},
+		{"licenses not scanned fail closed", []string{"--scanners", "vuln", "--policy", policy("mit2", "  licenses:\n    forbidden: [MIT]\n")}, 1, "no license analysis ran"},
+	}
+	var ee *exitError
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := scanJSON(t, append([]string{"--db", db, layout}, tt.args...)...)
+			code := 0
+			if errors.As(err, &ee) {
+				code = ee.code
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d (verdict %+v)", code, tt.wantCode, s.Assurance)
+			}
+			if tt.violation != "" {
+				got := ""
+				for _, v := range s.Assurance.Violations {
+					got += v.Control + ": " + v.Message + "\n"
+				}
+				if !strings.Contains(got, tt.violation) {
+					t.Errorf("violations %q do not mention %q", got, tt.violation)
+				}
+			}
+		})
+	}
+
+	s, err := scanJSON(t, "--db", db, "--scanners", "secret", layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Vulnerabilities) != 0 || len(s.Malware) != 0 || len(s.Secrets) == 0 || s.Licenses != nil || s.DB != nil {
+		t.Errorf("--scanners secret: %d vulnerabilities, %d malware, %d secrets, licenses %v", len(s.Vulnerabilities), len(s.Malware), len(s.Secrets), s.Licenses != nil)
+	}
+	if _, err := runCLI(t, "", "scan", "-q", "--db", db, "--scanners", "vuln,secrets", layout); err == nil || !strings.Contains(err.Error(), `unknown scanner "secrets"`) {
+		t.Errorf("bad --scanners: %v", err)
+	}
+}
+
+// TestScanClamdDown checks that a clamd that does not answer leaves the
+// scan running on the built-in engine and says so in the report.
+func TestScanClamdDown(t *testing.T) {
+	db, layout := demoDB(t), "oci-layout:"+demoLayout(t)
+	sock := filepath.Join(t.TempDir(), "clamd.sock")
+	s, err := scanJSON(t, "--db", db, "--clamd", "unix:"+sock, layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var problems string
+	for _, r := range s.Scanners {
+		if r.Name == "malware" {
+			problems = strings.Join(r.Problems, "\n")
+			if len(r.Engines) == 0 || r.Engines[0] != "builtin" {
+				t.Errorf("malware engines %v, want builtin", r.Engines)
+			}
+		}
+	}
+	if !strings.Contains(problems, sock) || !strings.Contains(problems, "continued without ClamAV") {
+		t.Errorf("malware problems %q do not say clamd at %s was skipped", problems, sock)
+	}
+	if len(s.Malware) == 0 {
+		t.Errorf("the built-in engine found nothing without clamd")
+	}
+
+	// A clamd that accepts and never answers times out.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	s, err = scanJSON(t, "--db", db, "--clamd", "tcp:"+l.Addr().String(), "--clamd-timeout", "300ms", layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(s.Warnings, "\n"), "ClamAV") {
+		t.Errorf("warnings %q do not mention ClamAV", s.Warnings)
+	}
+}
+
+// TestScanDockerfile lints a Dockerfile next to the image scan.
+func TestScanDockerfile(t *testing.T) {
+	db, layout := demoDB(t), "oci-layout:"+demoLayout(t)
+	df := filepath.Join(t.TempDir(), "Dockerfile")
+	os.WriteFile(df, []byte("FROM debian:latest\nADD https://example.com/app.tgz /app/\nRUN curl -fsSL https://example.com/install.sh | sh\nEXPOSE 22\n"), 0o644)
+	s, err := scanJSON(t, "--db", db, "--scanners", "misconfig", "--dockerfile", df, layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range s.Misconfigurations {
+		if f.Source == "dockerfile" && f.Path == df && f.StartLine > 0 {
+			n++
+		}
+	}
+	if n < 3 {
+		t.Errorf("%d Dockerfile findings, want at least 3: %+v", n, s.Misconfigurations)
+	}
+	if _, err := runCLI(t, "", "scan", "-q", "--db", db, "--dockerfile", filepath.Join(t.TempDir(), "missing"), layout); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing Dockerfile: %v", err)
+	}
+}
