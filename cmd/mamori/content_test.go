@@ -1,12 +1,18 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mamorisec/mamori/internal/malware"
+	"github.com/mamorisec/mamori/internal/malware/clamd/clamdtest"
 )
 
 // TestScanContentGate checks that the content controls of a policy decide
@@ -143,5 +149,43 @@ func TestScanDockerfile(t *testing.T) {
 	}
 	if _, err := runCLI(t, "", "scan", "-q", "--db", db, "--dockerfile", filepath.Join(t.TempDir(), "missing"), layout); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing Dockerfile: %v", err)
+	}
+}
+
+// TestScanClamdReal scans a root filesystem with a real clamd loaded with
+// signatures this test writes: EICAR by a body signature and a file by its
+// sha256. Both engines report, with the engine named on each finding.
+func TestScanClamdReal(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "opt", "drop"), 0o755)
+	os.WriteFile(filepath.Join(root, "opt", "drop", "eicar.com"), malware.EICAR(), 0o644)
+	payload := []byte("mamori test payload: a file known by its hash only\n")
+	os.WriteFile(filepath.Join(root, "opt", "drop", "payload.bin"), payload, 0o755)
+	sum := sha256.Sum256(payload)
+	d := clamdtest.Start(t, clamdtest.Config{Signatures: map[string]string{
+		"test.ndb": "Mamori.Test.Eicar-1:0:0:" + hex.EncodeToString(malware.EICAR()) + "\n",
+		"test.hsb": hex.EncodeToString(sum[:]) + ":" + strconv.Itoa(len(payload)) + ":Mamori.Test.Payload-1\n",
+	}})
+	s, err := scanJSON(t, "--scanners", "malware", "--clamd", d.Addr, "dir:"+root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range s.Malware {
+		got[f.Engine+" "+f.RuleID+" "+f.Path] = true
+	}
+	for _, want := range []string{
+		"builtin Mamori.Test.EICAR /opt/drop/eicar.com",
+		"clamav Mamori.Test.Eicar-1.UNOFFICIAL /opt/drop/eicar.com",
+		"clamav Mamori.Test.Payload-1.UNOFFICIAL /opt/drop/payload.bin",
+	} {
+		if !got[want] {
+			t.Errorf("missing malware finding %q; have %v", want, got)
+		}
+	}
+	for _, r := range s.Scanners {
+		if r.Name == "malware" && (len(r.Engines) < 2 || !strings.HasPrefix(r.Engines[1], "clamav")) {
+			t.Errorf("malware engines %v, want builtin and clamav", r.Engines)
+		}
 	}
 }
