@@ -19,6 +19,7 @@ APT_PACKAGES=(
   tar                # GNU tar reads and writes offline DB bundles in tests
   debootstrap        # real Debian 12 root filesystems for the matcher tests
   time               # peak RSS in benchmarks
+  jq                 # benchmark scripts read JSON reports
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
 )
 

@@ -9,6 +9,7 @@
 package inventory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -152,7 +153,32 @@ type Input struct {
 	Reader io.Reader
 	// readerAt lazily buffers the file for random access.
 	readerAt func() (io.ReaderAt, error)
+	// data is the whole file when the walk holds it in memory or has
+	// mapped it.
+	data []byte
 }
+
+// NewBufferedInput builds an Input over a file the walk holds in memory
+// (or has mapped read-only): content analyzers that need every byte use
+// Bytes instead of copying the file.
+func NewBufferedInput(fi FileInfo, data []byte) *Input {
+	in := NewInput(fi, bytesReader(data), nil)
+	in.data = data
+	return in
+}
+
+// Bytes returns the file's whole contents when the walk has them in memory
+// or mapped, and nil otherwise. The slice is shared: callers must not
+// modify it or keep it after Extract returns.
+func (in *Input) Bytes() []byte {
+	if in.data != nil && int64(len(in.data)) == in.Size {
+		return in.data
+	}
+	return nil
+}
+
+// bytesReader reads data; it implements io.ReaderAt as well.
+func bytesReader(data []byte) *bytes.Reader { return bytes.NewReader(data) }
 
 // NewInput builds an Input. readerAt, when non-nil, provides random access to
 // the same contents (the walk buffers the file once for all extractors).

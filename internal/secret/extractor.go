@@ -108,6 +108,9 @@ func (e extractor) Required(fi inventory.FileInfo) bool {
 
 // Extract implements inventory.Extractor.
 func (e extractor) Extract(_ context.Context, in *inventory.Input) (inventory.Result, error) {
+	if b := in.Bytes(); b != nil && int64(len(b)) <= e.s.maxSize {
+		return inventory.Result{Findings: e.s.ScanBytes(in.Path, b)}, nil
+	}
 	data, err := inventory.ReadAllLimited(in.Reader, e.s.maxSize)
 	if err != nil {
 		return inventory.Result{}, fmt.Errorf("reading %s for secrets: %w", in.Path, err)

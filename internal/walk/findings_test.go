@@ -172,3 +172,31 @@ func TestHardLinkKeepsSetuid(t *testing.T) {
 		t.Errorf("findings %v, want the file and its link", findingNames(m.Report))
 	}
 }
+
+// bytesExtractor reports whether Input.Bytes gave the whole file.
+type bytesExtractor struct{}
+
+func (bytesExtractor) Name() string                        { return "test/bytes" }
+func (bytesExtractor) Version() int                        { return 1 }
+func (bytesExtractor) Required(fi inventory.FileInfo) bool { return true }
+func (bytesExtractor) Extract(_ context.Context, in *inventory.Input) (inventory.Result, error) {
+	rule := "no-bytes"
+	if b := in.Bytes(); b != nil && int64(len(b)) == in.Size && strings.HasPrefix(string(b), "data") {
+		rule = "bytes"
+	}
+	return inventory.Result{Findings: []inventory.Finding{{Kind: inventory.KindSecret, RuleID: rule}}}, nil
+}
+
+// TestInputBytes checks that content analyzers see whole files without a
+// copy, both when the walk holds a file in memory and when it spooled it.
+func TestInputBytes(t *testing.T) {
+	img := testImage(makeTar(t, file("small", "data"), file("large", "data"+strings.Repeat("x", 4<<10))))
+	m, err := Image(context.Background(), img, Options{Extractors: []inventory.Extractor{bytesExtractor{}}, TempDir: t.TempDir(),
+		Limits: Limits{MemFile: 1 << 10, MemBudget: 1 << 20, MaxFile: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(findingNames(m.Report), ","); got != "secret:bytes:/large#0,secret:bytes:/small#0" {
+		t.Errorf("findings %s", got)
+	}
+}

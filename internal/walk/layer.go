@@ -13,7 +13,6 @@ package walk
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -586,17 +585,22 @@ func (j *job) done() {
 func runJob(ctx context.Context, j *job, mu *sync.Mutex, res *LayerResult) {
 	defer j.done()
 	fr := &FileResult{}
-	for _, ex := range j.exts {
-		var r io.Reader
-		var ra io.ReaderAt
-		if j.file != nil {
-			ra = j.file
-			r = io.NewSectionReader(j.file, 0, j.fi.Size)
-		} else {
-			br := bytes.NewReader(j.data)
-			r, ra = br, br
+	data := j.data
+	if j.file != nil && j.fi.Size > 0 && int64(int(j.fi.Size)) == j.fi.Size {
+		// A spooled file is mapped; if that fails, extractors read it.
+		if m, unmap, err := mapFile(j.file, j.fi.Size); err == nil {
+			data = m
+			defer unmap()
 		}
-		in := inventory.NewInput(j.fi, r, func() (io.ReaderAt, error) { return ra, nil })
+	}
+	for _, ex := range j.exts {
+		var in *inventory.Input
+		if data != nil {
+			in = inventory.NewBufferedInput(j.fi, data)
+		} else {
+			ra := j.file
+			in = inventory.NewInput(j.fi, io.NewSectionReader(j.file, 0, j.fi.Size), func() (io.ReaderAt, error) { return ra, nil })
+		}
 		out, err := extract(ctx, ex, in)
 		if err != nil {
 			fr.Problems = append(fr.Problems, inventory.Problem{Path: j.fi.Path, Extractor: ex.Name(), Message: err.Error()})
