@@ -78,10 +78,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	tools := []string{"mamori", "mamori-declared", "mamori+copyright", "trivy", "syft"}
+	tools := []string{"mamori", "mamori-declared", "trivy", "syft"}
 	pkgs := map[string][]pkg{}
 	var err error
-	if pkgs["mamori"], pkgs["mamori-declared"], pkgs["mamori+copyright"], err = mamori(*imagePath); err != nil {
+	if pkgs["mamori"], pkgs["mamori-declared"], err = mamori(*imagePath); err != nil {
 		fail(err)
 	}
 	if pkgs["trivy"], err = trivy(*trivyPath); err != nil {
@@ -98,54 +98,22 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// copyrightClassifier is an experiment: it classifies Debian copyright
-// files with license.Classify, to measure what classifying the free-text
-// (not DEP-5) files that the dpkg extractor cannot read would add.
-type copyrightClassifier struct{}
-
-func (copyrightClassifier) Name() string { return "bench/copyright" }
-func (copyrightClassifier) Version() int { return 1 }
-func (copyrightClassifier) Required(fi inventory.FileInfo) bool {
-	return strings.HasPrefix(fi.Path, "/usr/share/doc/") && strings.HasSuffix(fi.Path, "/copyright") && fi.Size <= license.MaxFileSize
-}
-func (copyrightClassifier) Extract(_ context.Context, in *inventory.Input) (inventory.Result, error) {
-	b, err := inventory.ReadAllLimited(in.Reader, license.MaxFileSize)
-	if err != nil {
-		return inventory.Result{}, fmt.Errorf("%s: %w", in.Path, err)
-	}
-	fs := license.Classify(b)
-	for i := range fs {
-		fs[i].Engine = "bench-copyright"
-	}
-	return inventory.Result{Findings: fs}, nil
-}
-
 // mamori inventories the image with the license file analyzer and returns
-// its packages with licenses from Analyze, with declared licenses only,
-// and with Analyze plus classified Debian copyright files.
-func mamori(ref string) (all, declared, copyright []pkg, err error) {
+// its packages with licenses from Analyze, and with the licenses the
+// packages' own metadata declares only (for Debian: the copyright file,
+// named or classified).
+func mamori(ref string) (all, declared []pkg, err error) {
 	tmp, err := os.MkdirTemp("", "licensecov")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	rep, err := scanner.Inventory(context.Background(), ref, scanner.Options{
-		NoCache: true, TempDir: tmp, Analyzers: []inventory.Extractor{license.NewFileExtractor(), copyrightClassifier{}},
+		NoCache: true, TempDir: tmp, Analyzers: []inventory.Extractor{license.NewFileExtractor()},
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	fromCopyright := map[string][]string{}
-	var kept []inventory.Finding
-	for _, f := range rep.Findings {
-		if f.Engine == "bench-copyright" {
-			name := strings.TrimSuffix(strings.TrimPrefix(f.Path, "/usr/share/doc/"), "/copyright")
-			fromCopyright[name] = append(fromCopyright[name], f.RuleID)
-			continue
-		}
-		kept = append(kept, f)
-	}
-	rep.Findings = kept
 	r := license.Analyze(rep)
 	for _, p := range r.Packages {
 		base := pkg{eco: eco(p.Type), name: p.Name, version: p.Version}
@@ -161,14 +129,9 @@ func mamori(ref string) (all, declared, copyright []pkg, err error) {
 			d.licenses = a.licenses
 		}
 		declared = append(declared, d)
-		c := a
-		if ids := fromCopyright[p.Name]; !c.licensed && p.Type == inventory.TypeDeb && len(ids) > 0 {
-			c.licensed, c.detail, c.licenses = true, strings.Join(ids, ", ")+" (copyright text)", ids
-		}
-		copyright = append(copyright, c)
 	}
 	fmt.Fprintf(os.Stderr, "mamori: %d license file findings, %d outside packages\n", countLicense(rep.Findings), len(r.Files))
-	return all, declared, copyright, nil
+	return all, declared, nil
 }
 
 func countLicense(fs []inventory.Finding) int {
@@ -290,7 +253,7 @@ func report(w io.Writer, tools []string, pkgs map[string][]pkg, list int) {
 			fmt.Fprintf(w, "| %s | %s | %d | %d | %.1f | %d | %.1f |\n", t, e, n, l, 100*float64(l)/float64(n), id, 100*float64(id)/float64(n))
 		}
 	}
-	for _, a := range []string{"mamori", "mamori+copyright", "trivy", "syft"} {
+	for _, a := range []string{"mamori", "trivy", "syft"} {
 		for _, b := range []string{"mamori", "trivy", "syft"} {
 			if strings.HasPrefix(a, b) || strings.HasPrefix(b, a) {
 				continue

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/license"
 )
 
 const docDir = "/usr/share/doc/"
@@ -30,7 +31,7 @@ func NewCopyright() inventory.Extractor { return copyrightExtractor{} }
 
 func (copyrightExtractor) Name() string { return "os/dpkg/copyright" }
 
-func (copyrightExtractor) Version() int { return 1 }
+func (copyrightExtractor) Version() int { return 2 }
 
 func (copyrightExtractor) Required(fi inventory.FileInfo) bool {
 	rest, ok := strings.CutPrefix(fi.Path, docDir)
@@ -47,6 +48,15 @@ func (copyrightExtractor) Extract(_ context.Context, in *inventory.Input) (inven
 		return inventory.Result{}, fmt.Errorf("%s: %w", in.Path, err)
 	}
 	l := ParseCopyright(b)
+	if len(l) == 0 {
+		// An old free-text copyright file that quotes its license instead of
+		// naming it: classify the text.
+		for _, f := range license.Classify(b) {
+			l = append(l, f.RuleID)
+		}
+		slices.Sort(l)
+		l = slices.Compact(l)
+	}
 	if len(l) == 0 {
 		return inventory.Result{}, nil
 	}

@@ -264,6 +264,8 @@ func TestCopyrightFixtures(t *testing.T) {
 	}{
 		{"testdata/copyright-dep5", []string{"BSD-3-Clause", "GFDL-NIV-1.3", "GPL-2.0-or-later", "LGPL-2.1-or-later", "MIT", "public-domain"}},
 		{"testdata/copyright-plain", []string{"Apache-2.0", "GPL-2.0-only", "LGPL-2.1-only"}},
+		// Free text that quotes the license instead of naming it: classified.
+		{"testdata/copyright-text", []string{"MIT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
