@@ -1,4 +1,4 @@
-package license
+package license_test
 
 import (
 	"os"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/inventory/dpkg"
+	"github.com/mamorisec/mamori/internal/license"
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
@@ -28,7 +29,7 @@ func TestNormalizeDebianCopyrights(t *testing.T) {
 			continue // dangling symlink
 		}
 		ls := dpkg.ParseCopyright(b)
-		n := Normalize(inventory.TypeDeb, ls)
+		n := license.Normalize(inventory.TypeDeb, ls)
 		if n.Expression == "" {
 			continue
 		}
