@@ -14,10 +14,21 @@ import (
 // writeSPDX writes the scan as an SPDX 2.3 JSON document: the SBOM of
 // package sbom with, on each affected package, one external reference of
 // category SECURITY and type advisory (SPDX 2.3 annex F) per finding that
-// counts. Suppressed and not affected findings are left out: SPDX 2.3 has
+// counts, and the license analysis' SPDX expression as the concluded
+// license. Suppressed and not affected findings are left out: SPDX 2.3 has
 // no way to say that a package is not affected by an advisory.
 func writeSPDX(w io.Writer, s *Scan, opts Options) error {
 	doc, pkgs := sbom.SPDXDocument(s.Inventory, sbomOptions(s, opts))
+	if s.Licenses != nil {
+		// The analysis' expression is the concluded license, when it names
+		// SPDX licenses only (a LicenseRef would need its text declared).
+		for i := range s.Licenses.Packages {
+			pl := &s.Licenses.Packages[i]
+			if p, ok := pkgs[pl.Key]; ok && pl.Expression != "" && !strings.Contains(pl.Expression, "LicenseRef-") {
+				p.PackageLicenseConcluded = pl.Expression
+			}
+		}
+	}
 	seen := make(map[*spdx.Package]map[string]bool)
 	for _, f := range sortedFindings(s) {
 		if !f.Counts() {
