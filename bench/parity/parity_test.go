@@ -52,23 +52,6 @@ var knownDiffs = []knownDiff{
 	},
 }
 
-// peersDir is where the peers are: $MAMORI_PEERS, else the directory
-// bench/build-peers.sh builds them into ($BENCH_DIR/bin, by default
-// mamori-bench/bin in the user cache directory).
-func peersDir() string {
-	if d := os.Getenv("MAMORI_PEERS"); d != "" {
-		return d
-	}
-	if d := os.Getenv("BENCH_DIR"); d != "" {
-		return filepath.Join(d, "bin")
-	}
-	c, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join("mamori-bench", "bin")
-	}
-	return filepath.Join(c, "mamori-bench", "bin")
-}
-
 // osvDataDir is the shared OSV data: $MAMORI_OSV_DATA, else shared/data/osv
 // beside the repository.
 func osvDataDir() string {
@@ -89,7 +72,7 @@ func TestParity(t *testing.T) {
 	if testing.Short() && !testenv.InCI() {
 		t.Skip("the parity test builds artifacts and runs three scanners (never skipped under CI)")
 	}
-	peers := peersDir()
+	peers := testenv.PeersDir()
 	govulncheck := testenv.NeedCommand(t, filepath.Join(peers, "govulncheck"))
 	osvScanner := testenv.NeedCommand(t, filepath.Join(peers, "osv-scanner"))
 	testenv.NeedCommand(t, "go")

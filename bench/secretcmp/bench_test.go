@@ -14,7 +14,7 @@ import (
 // filesystem, reading files as the walk would (bytes/s counts the bytes
 // of the files the extractor requires).
 func BenchmarkDebianRoot(b *testing.B) {
-	root := debianRoot(b)
+	root := testenv.DebianRoot(b)
 	s, err := secret.New(secret.Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -33,10 +33,10 @@ func TestImageLayersTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scans a 1.5 GB tree")
 	}
-	debianRoot(t)
-	layers, err := filepath.Glob(filepath.Join(benchDir(), "build", "layers", "*"))
+	testenv.DebianRoot(t)
+	layers, err := filepath.Glob(filepath.Join(testenv.BenchDir(), "build", "layers", "*"))
 	if err != nil || len(layers) == 0 {
-		testenv.Missing(t, "image layers in %s", filepath.Join(benchDir(), "build", "layers"))
+		testenv.Missing(t, "image layers in %s", filepath.Join(testenv.BenchDir(), "build", "layers"))
 	}
 	s, err := secret.New(secret.Config{})
 	if err != nil {

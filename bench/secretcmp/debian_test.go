@@ -12,17 +12,6 @@ import (
 	"github.com/mamorisec/mamori/internal/testenv"
 )
 
-// debianRoot is the Debian 12 root filesystem the benchmark build leaves
-// in $BENCH_DIR/build/layers/base.
-func debianRoot(t testing.TB) string {
-	t.Helper()
-	d := filepath.Join(benchDir(), "build", "layers", "base")
-	if _, err := os.Stat(filepath.Join(d, "var", "lib", "dpkg", "status")); err != nil {
-		testenv.Missing(t, "Debian root filesystem %s (run bench/build-image.sh)", d)
-	}
-	return d
-}
-
 // walkTree scans every file of root the extractor requires, as the image
 // walk would, and returns the findings and the bytes scanned. The tree is
 // only read.
@@ -59,7 +48,7 @@ func walkTree(t testing.TB, s *secret.Scanner, root string) ([]inventory.Finding
 }
 
 func TestDebianRootNoFalsePositives(t *testing.T) {
-	root := debianRoot(t)
+	root := testenv.DebianRoot(t)
 	s, err := secret.New(secret.Config{})
 	if err != nil {
 		t.Fatal(err)

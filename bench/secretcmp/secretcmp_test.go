@@ -161,9 +161,9 @@ type trivyReport struct {
 // needTrivy returns the trivy binary among the peers.
 func needTrivy(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(peersDir(), "trivy")
+	bin := filepath.Join(testenv.PeersDir(), "trivy")
 	if _, err := os.Stat(bin); err != nil {
-		testenv.Missing(t, "trivy in %s (run bench/build-peers.sh)", peersDir())
+		testenv.Missing(t, "trivy in %s (run bench/build-peers.sh)", testenv.PeersDir())
 	}
 	return bin
 }
@@ -236,7 +236,7 @@ func TestDebianRootTrivy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scans a 1.5 GB tree")
 	}
-	root := debianRoot(t)
+	root := testenv.DebianRoot(t)
 	hits := runTrivy(t, needTrivy(t), root)
 	t.Logf("trivy reports %d secrets in %s", len(hits), root)
 	for _, h := range hits {
