@@ -4,6 +4,9 @@
 // --exit-code flags are turned into a Policy too (see Gate), so one
 // evaluator serves the CLI, the server and the admission controller.
 //
-// Evaluation is pure: it reads nothing but its arguments. Only Load reads a
-// file. docs/assurance.md defines every control.
+// Evaluation is pure: it reads nothing but its arguments, not even the
+// clock (Subject.Now) or the registry (Subject.Signatures are verified
+// beforehand with package signature). Only Load reads files: the policy and
+// the public key files it names. docs/assurance.md defines every control
+// and exceptions.
 package assurance

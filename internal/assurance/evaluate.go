@@ -6,8 +6,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/signature"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -30,6 +32,34 @@ type Subject struct {
 	// Licenses checks the packages' licenses against the license controls;
 	// nil when no license analysis ran, which fails any license control.
 	Licenses func(LicenseControls) []LicenseProblem
+
+	// Now is the time of the evaluation, for max_image_age and the
+	// exceptions' expiry. Evaluate never reads the clock: when Now is zero
+	// max_image_age fails and no exception applies.
+	Now time.Time
+	// Image is the image's name, which exceptions' Image patterns match:
+	// the reference as scanned ("registry.example.com/team/app:1.4").
+	Image string
+	// Digest is the image's manifest digest ("sha256:..."); empty when
+	// unknown (an archive or a directory), which fails signature_required.
+	Digest string
+	// Created is the creation time in the image's configuration; zero when
+	// it has none.
+	Created time.Time
+	// Layers are the image's layer diffIDs (rootfs.diff_ids), bottom
+	// first.
+	Layers []string
+	// Labels are the image configuration's labels.
+	Labels map[string]string
+	// Signatures are the image's signatures that signature.Verify accepted
+	// with the options of Controls.SignatureRequired.VerifyOptions;
+	// SignatureError is its error when it accepted none (shown in the
+	// violation).
+	Signatures     []signature.Verified
+	SignatureError error
+	// Exceptions are the accepted risks to apply. Only active ones
+	// (unexpired at Now, Image pattern matching) apply.
+	Exceptions []Exception
 }
 
 // LicenseProblem is a package whose license a license control rejects.
@@ -54,6 +84,10 @@ const (
 	ControlRoot           = "disallow_root"
 	ControlMisconfigs     = "block_misconfigurations"
 	ControlLicenses       = "licenses"
+	ControlImageAge       = "max_image_age"
+	ControlBaseImages     = "trusted_base_images"
+	ControlLabels         = "required_labels"
+	ControlSignature      = "signature_required"
 )
 
 // maxListed is how many items a violation message names before it says
@@ -62,13 +96,15 @@ const maxListed = 5
 
 // Evaluate checks the subject against every control of the policy. The
 // result depends only on the arguments, violations come in a fixed order
-// (the order of the Controls fields) and their lists are sorted. A nil
-// policy passes.
+// (the order of the Controls fields) and their lists are sorted. Active
+// exceptions first suppress the findings they name, then waive the
+// violations of the controls they name. A nil policy passes.
 func Evaluate(p *Policy, s Subject) Verdict {
 	if p == nil {
 		return Verdict{Pass: true}
 	}
 	c := &p.Controls
+	x := newExceptions(&s)
 	var (
 		gated   []*vuln.Finding // count for the severity and score controls
 		blocked []*vuln.Finding // carry a blocked ID
@@ -79,6 +115,9 @@ func Evaluate(p *Policy, s Subject) Verdict {
 			continue
 		}
 		if c.IgnoreUnreachable && f.Reachability != nil && f.Reachability.Status == vuln.ReachableNo {
+			continue
+		}
+		if x.vuln(f) {
 			continue
 		}
 		if slices.ContainsFunc(c.BlockCVEs, f.HasID) {
@@ -139,11 +178,15 @@ func Evaluate(p *Policy, s Subject) Verdict {
 			out = append(out, v)
 		}
 	}
-	if c.DisallowMalware && len(s.Malware) > 0 {
-		out = append(out, fileViolation(ControlMalware, s.Malware, "malware found"))
+	if c.DisallowMalware {
+		if hits := x.files(s.Malware); len(hits) > 0 {
+			out = append(out, fileViolation(ControlMalware, hits, "malware found"))
+		}
 	}
-	if c.DisallowSecrets && len(s.Secrets) > 0 {
-		out = append(out, fileViolation(ControlSecrets, s.Secrets, "secrets found"))
+	if c.DisallowSecrets {
+		if hits := x.files(s.Secrets); len(hits) > 0 {
+			out = append(out, fileViolation(ControlSecrets, hits, "secrets found"))
+		}
 	}
 	if c.DisallowRoot {
 		switch {
@@ -159,7 +202,7 @@ func Evaluate(p *Policy, s Subject) Verdict {
 	}
 	if len(c.BlockMisconfigurations) > 0 {
 		var hits []inventory.Finding
-		for _, f := range s.Misconfigurations {
+		for _, f := range x.files(s.Misconfigurations) {
 			if slices.Contains(c.BlockMisconfigurations, f.RuleID) || (f.Category != "" && slices.Contains(c.BlockMisconfigurations, f.Category)) {
 				hits = append(hits, f)
 			}
@@ -183,7 +226,25 @@ func Evaluate(p *Policy, s Subject) Verdict {
 			out = append(out, v)
 		}
 	}
-	return Verdict{Policy: p.Name, Pass: len(out) == 0, Violations: out}
+	checks := []struct {
+		on    bool
+		check func() (Violation, bool)
+	}{
+		{c.MaxImageAge > 0, func() (Violation, bool) { return checkImageAge(c.MaxImageAge, &s) }},
+		{len(c.TrustedBaseImages) > 0, func() (Violation, bool) { return checkBaseImage(c.TrustedBaseImages, &s) }},
+		{len(c.RequiredLabels) > 0, func() (Violation, bool) { return checkLabels(c.RequiredLabels, &s) }},
+		{c.SignatureRequired != nil, func() (Violation, bool) { return checkSignature(c.SignatureRequired, &s) }},
+	}
+	for _, ch := range checks {
+		if !ch.on {
+			continue
+		}
+		if v, failed := ch.check(); failed {
+			out = append(out, v)
+		}
+	}
+	out, waived := x.waive(out)
+	return Verdict{Policy: p.Name, Pass: len(out) == 0, Violations: out, Waived: waived, Exceptions: x.result()}
 }
 
 // RunsAsRoot reports whether an image USER value makes containers run as

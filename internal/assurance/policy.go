@@ -7,12 +7,14 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/signature"
 	"github.com/mamorisec/mamori/internal/vuln"
 )
 
@@ -74,6 +76,20 @@ type Controls struct {
 	BlockMisconfigurations []string `json:"block_misconfigurations,omitempty"`
 	// Licenses are the license controls.
 	Licenses LicenseControls `json:"licenses,omitzero"`
+	// MaxImageAge fails the image when it was created longer ago than
+	// this (from its configuration's created time). Zero means not
+	// checked.
+	MaxImageAge Duration `json:"max_image_age,omitempty"`
+	// TrustedBaseImages fails the image when it is not built on one of
+	// them: none's layers are the first layers of the image.
+	TrustedBaseImages []BaseImage `json:"trusted_base_images,omitempty"`
+	// RequiredLabels fails the image when a label is missing or its value
+	// does not match the pattern ("" accepts any value; "*" matches any
+	// run of characters).
+	RequiredLabels map[string]string `json:"required_labels,omitempty"`
+	// SignatureRequired fails the image unless it has a valid cosign
+	// signature by one of its keys. Nil means not checked.
+	SignatureRequired *SignatureControl `json:"signature_required,omitempty"`
 }
 
 // LicenseControls restrict the licenses of an image's packages. A package
@@ -112,7 +128,8 @@ type PackageRule struct {
 func (c *Controls) empty() bool {
 	return c.MaxSeverity == nil && c.MaxCVSSScore == nil && len(c.SeverityCounts) == 0 &&
 		len(c.BlockCVEs) == 0 && len(c.BlockPackages) == 0 && !c.DisallowMalware && !c.DisallowSecrets &&
-		!c.DisallowRoot && len(c.BlockMisconfigurations) == 0 && c.Licenses.empty()
+		!c.DisallowRoot && len(c.BlockMisconfigurations) == 0 && c.Licenses.empty() &&
+		c.MaxImageAge == 0 && len(c.TrustedBaseImages) == 0 && len(c.RequiredLabels) == 0 && c.SignatureRequired == nil
 }
 
 // The file's shape. Scalars are read as strings where mamori parses them
@@ -138,6 +155,20 @@ type controlsFile struct {
 	DisallowRoot      bool              `yaml:"disallow_root"`
 	BlockMisconfigs   []string          `yaml:"block_misconfigurations"`
 	Licenses          licensesFile      `yaml:"licenses"`
+	MaxImageAge       *string           `yaml:"max_image_age"`
+	TrustedBaseImages []baseImageFile   `yaml:"trusted_base_images"`
+	RequiredLabels    map[string]string `yaml:"required_labels"`
+	SignatureRequired *signatureFile    `yaml:"signature_required"`
+}
+
+type baseImageFile struct {
+	Name   string   `yaml:"name"`
+	Layers []string `yaml:"layers"`
+}
+
+type signatureFile struct {
+	Keys       []string `yaml:"keys"`
+	Identities []string `yaml:"identities"`
 }
 
 type licensesFile struct {
@@ -157,9 +188,12 @@ type packageRuleFile struct {
 var (
 	topKeys     = []string{"apiVersion", "kind", "name", "description", "controls"}
 	controlKeys = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable",
-		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses"}
-	blockPkgKeys = []string{"name", "type", "versions"}
-	licenseKeys  = []string{"allowed", "forbidden", "forbidden_categories"}
+		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses",
+		"max_image_age", "trusted_base_images", "required_labels", "signature_required"}
+	blockPkgKeys  = []string{"name", "type", "versions"}
+	licenseKeys   = []string{"allowed", "forbidden", "forbidden_categories"}
+	baseImageKeys = []string{"name", "layers"}
+	signatureKeys = []string{"keys", "identities"}
 )
 
 // packageTypes are the package types a block_packages rule may name.
@@ -169,7 +203,8 @@ var packageTypes = []string{
 	inventory.TypeNuGet, inventory.TypePyPI, inventory.TypeRPM,
 }
 
-// Load reads and validates the policy file at path.
+// Load reads and validates the policy file at path. Public key files named
+// by signature_required are read relative to the policy file's directory.
 func Load(path string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -180,20 +215,38 @@ func Load(path string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("assurance policy %s: %w", path, err)
 	}
-	return Parse(path, data)
+	readKey := func(file string) ([]byte, error) {
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(filepath.Dir(path), file)
+		}
+		kf, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer kf.Close()
+		return inventory.ReadAllLimited(kf, signature.MaxKeySize)
+	}
+	p, err := parse(data, readKey)
+	if err != nil {
+		return nil, fmt.Errorf("assurance policy %s: %w", path, err)
+	}
+	return p, nil
 }
 
 // Parse validates a policy file's contents. name is the file name used in
-// error messages.
+// error messages. Parse reads no file: signature_required keys must be
+// PEM text, not file names (the server parses policies it receives).
 func Parse(name string, data []byte) (*Policy, error) {
-	p, err := parse(data)
+	p, err := parse(data, nil)
 	if err != nil {
 		return nil, fmt.Errorf("assurance policy %s: %w", name, err)
 	}
 	return p, nil
 }
 
-func parse(data []byte) (*Policy, error) {
+// parse parses a policy; readKey reads a public key file, or is nil when
+// key files are not allowed.
+func parse(data []byte, readKey func(string) ([]byte, error)) (*Policy, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -215,7 +268,7 @@ func parse(data []byte) (*Policy, error) {
 	if err := strict.Decode(&pf); err != nil {
 		return nil, yamlError(err)
 	}
-	return pf.validate()
+	return pf.validate(readKey)
 }
 
 // checkShape rejects unknown keys with a message that names the key, its
@@ -243,14 +296,32 @@ func checkShape(doc *yaml.Node) error {
 			return err
 		}
 	}
-	if bp := mapValue(controls, "block_packages"); bp != nil && bp.Kind == yaml.SequenceNode {
-		for i, rule := range bp.Content {
-			if rule.Kind != yaml.MappingNode {
-				continue
-			}
-			if err := checkKeys(rule, fmt.Sprintf("block_packages[%d]", i), blockPkgKeys); err != nil {
-				return err
-			}
+	if err := checkListKeys(controls, "block_packages", blockPkgKeys); err != nil {
+		return err
+	}
+	if err := checkListKeys(controls, "trusted_base_images", baseImageKeys); err != nil {
+		return err
+	}
+	if sr := mapValue(controls, "signature_required"); sr != nil && sr.Kind == yaml.MappingNode {
+		if err := checkKeys(sr, "signature_required", signatureKeys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkListKeys checks the keys of each mapping in the list under key.
+func checkListKeys(controls *yaml.Node, key string, known []string) error {
+	list := mapValue(controls, key)
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for i, item := range list.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		if err := checkKeys(item, fmt.Sprintf("%s[%d]", key, i), known); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -284,7 +355,7 @@ func yamlError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
-func (pf *policyFile) validate() (*Policy, error) {
+func (pf *policyFile) validate(readKey func(string) ([]byte, error)) (*Policy, error) {
 	if pf.APIVersion != APIVersion {
 		return nil, fmt.Errorf("apiVersion is %q, want %q", pf.APIVersion, APIVersion)
 	}
@@ -295,7 +366,7 @@ func (pf *policyFile) validate() (*Policy, error) {
 	if p.Name == "" {
 		return nil, errors.New("name is missing")
 	}
-	c, err := pf.Controls.validate()
+	c, err := pf.Controls.validate(readKey)
 	if err != nil {
 		return nil, fmt.Errorf("controls: %w", err)
 	}
@@ -306,7 +377,7 @@ func (pf *policyFile) validate() (*Policy, error) {
 	return p, nil
 }
 
-func (cf *controlsFile) validate() (Controls, error) {
+func (cf *controlsFile) validate(readKey func(string) ([]byte, error)) (Controls, error) {
 	c := Controls{FixableOnly: cf.FixableOnly, IgnoreUnreachable: cf.IgnoreUnreachable,
 		DisallowMalware: cf.DisallowMalware, DisallowSecrets: cf.DisallowSecrets, DisallowRoot: cf.DisallowRoot}
 	for i, id := range cf.BlockMisconfigs {
@@ -381,7 +452,86 @@ func (cf *controlsFile) validate() (Controls, error) {
 		}
 		c.BlockPackages = append(c.BlockPackages, rule)
 	}
+	if err := cf.validateImage(&c, readKey); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// validateImage validates the controls on the image itself: age, base
+// image, labels and signature.
+func (cf *controlsFile) validateImage(c *Controls, readKey func(string) ([]byte, error)) error {
+	if cf.MaxImageAge != nil {
+		d, err := ParseDuration(*cf.MaxImageAge)
+		if err != nil {
+			return fmt.Errorf("max_image_age: %w", err)
+		}
+		c.MaxImageAge = d
+	}
+	for i, b := range cf.TrustedBaseImages {
+		base := BaseImage{Name: strings.TrimSpace(b.Name), Layers: b.Layers}
+		if base.Name == "" || strings.ContainsAny(base.Name, " \t\n") {
+			return fmt.Errorf("trusted_base_images[%d]: name %q is not an image reference", i, b.Name)
+		}
+		if err := checkDiffIDs(base.Layers); err != nil {
+			return fmt.Errorf("trusted_base_images[%d] %s: %w", i, base.Name, err)
+		}
+		c.TrustedBaseImages = append(c.TrustedBaseImages, base)
+	}
+	if len(cf.RequiredLabels) > 0 {
+		c.RequiredLabels = make(map[string]string, len(cf.RequiredLabels))
+		for k, v := range cf.RequiredLabels {
+			if strings.TrimSpace(k) == "" {
+				return errors.New("required_labels: a label name is empty")
+			}
+			c.RequiredLabels[k] = v
+		}
+	}
+	if sf := cf.SignatureRequired; sf != nil {
+		sc, err := sf.validate(readKey)
+		if err != nil {
+			return fmt.Errorf("signature_required: %w", err)
+		}
+		c.SignatureRequired = sc
+	}
+	return nil
+}
+
+func (sf *signatureFile) validate(readKey func(string) ([]byte, error)) (*SignatureControl, error) {
+	if len(sf.Keys) == 0 {
+		return nil, errors.New("keys is missing: list at least one PEM public key")
+	}
+	sc := &SignatureControl{}
+	for i, entry := range sf.Keys {
+		data := []byte(entry)
+		what := "key"
+		if !strings.HasPrefix(strings.TrimSpace(entry), "-----BEGIN") {
+			file := strings.TrimSpace(entry)
+			if readKey == nil {
+				return nil, fmt.Errorf("keys[%d]: %q is not a PEM public key (key files can only be named in a policy file read from disk)", i, file)
+			}
+			var err error
+			if data, err = readKey(file); err != nil {
+				return nil, fmt.Errorf("keys[%d]: key file %s: %w", i, file, err)
+			}
+			what = "key file " + file
+		}
+		k, err := signature.ParsePublicKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("keys[%d]: %s: %w", i, what, err)
+		}
+		if j := slices.IndexFunc(sc.Keys, func(o *signature.PublicKey) bool { return o.ID == k.ID }); j >= 0 {
+			return nil, fmt.Errorf("keys[%d] is the same key as keys[%d]", i, j)
+		}
+		sc.Keys = append(sc.Keys, k)
+	}
+	for i, id := range sf.Identities {
+		if err := validIdentity(id); err != nil {
+			return nil, fmt.Errorf("identities[%d]: %w", i, err)
+		}
+		sc.Identities = append(sc.Identities, id)
+	}
+	return sc, nil
 }
 
 // parseSeverity is vuln.ParseSeverity without its acceptance of "" as

@@ -1,11 +1,13 @@
 package assurance
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mamorisec/mamori/internal/vuln"
 )
@@ -123,7 +125,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"testdata/production.yaml", "testdata/minimal.yaml"} {
+	for _, name := range []string{"testdata/production.yaml", "testdata/minimal.yaml", "testdata/image.yaml"} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
@@ -133,6 +135,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(header + "controls: {severity_counts: {HIGH: 1, important: 2}}\n"))
 	f.Add([]byte(header + "controls: {block_packages: [{name: a, versions: ['1']}]}\n"))
 	f.Add([]byte("&a [*a]"))
+	pub, err := os.ReadFile("testdata/cosign.pub")
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, err := json.Marshal(string(pub)) // a JSON string is a YAML string
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(header + "controls:\n  max_image_age: 12w\n  required_labels: {a: 'x*'}\n  signature_required: {keys: [" + string(key) + "]}\n" +
+		"  trusted_base_images: [{name: debian, layers: [sha256:" + strings.Repeat("a", 64) + "]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -152,7 +164,20 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("accepted negative count %d", n)
 			}
 		}
+		if p.Controls.MaxImageAge < 0 {
+			t.Fatalf("accepted negative age %v", p.Controls.MaxImageAge)
+		}
+		if sr := p.Controls.SignatureRequired; sr != nil && len(sr.Keys) == 0 {
+			t.Fatal("accepted signature_required without keys")
+		}
+		for _, b := range p.Controls.TrustedBaseImages {
+			if b.Name == "" || checkDiffIDs(b.Layers) != nil {
+				t.Fatalf("accepted base image %+v", b)
+			}
+		}
 		// An accepted policy must evaluate without panicking.
 		Evaluate(p, Subject{Findings: []vuln.Finding{finding("CVE-1", vuln.SeverityCritical, score(9.8))}})
+		Evaluate(p, Subject{Now: time.Unix(1e9, 0), Created: time.Unix(0, 0), Layers: []string{"sha256:x"}, Labels: map[string]string{"a": "xy"},
+			Exceptions: []Exception{{ID: "e", Image: "*", Control: ControlLabels, Expires: time.Unix(2e9, 0), Justification: "j"}}})
 	})
 }

@@ -9,6 +9,12 @@ type Verdict struct {
 	Pass bool `json:"pass"`
 	// Violations lists each violated control with its reason.
 	Violations []Violation `json:"violations,omitempty"`
+	// Waived lists the violations that active exceptions waived; they do
+	// not fail the verdict.
+	Waived []Violation `json:"waived,omitempty"`
+	// Exceptions lists the exceptions that suppressed a finding or waived
+	// a violation, sorted by ID.
+	Exceptions []AppliedException `json:"exceptions,omitempty"`
 }
 
 // Violation is one violated control of a policy.
