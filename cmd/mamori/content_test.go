@@ -41,6 +41,10 @@ func TestScanContentGate(t *testing.T) {
 		{"allowed licenses", []string{"--policy", policy("any", "  licenses:\n    forbidden_categories: [forbidden]\n")}, 0, ""},
 		{"misconfiguration by CIS id", []string{"--policy", policy("cis", "  block_misconfigurations: [CIS-4.1]\n")}, 1, "block_misconfigurations"},
 		{"secrets not scanned", []string{"--scanners", "vuln,malware", "--policy", policy("secrets2", "  disallow_secrets: true\n")}, 0, ""},
+		{"image too old", []string{"--policy", policy("age", "  max_image_age: 30d\n")}, 1, "max_image_age"},
+		{"image young enough", []string{"--policy", policy("age2", "  max_image_age: 10000d\n")}, 0, ""},
+		{"required label missing", []string{"--policy", policy("labels", "  required_labels: {org.opencontainers.image.source: \"\"}\n")}, 1, "required_labels"},
+		{"signature on a local layout", []string{"--policy", policy("sig", "  signature_required:\n    keys: ["+must(filepath.Abs("testdata/cosign.pub"))+"]\n")}, 1, "signature cannot be checked"},
 		{"licenses not scanned fail closed", []string{"--scanners", "vuln", "--policy", policy("mit2", "  licenses:\n    forbidden: [MIT]\n")}, 1, "no license analysis ran"},
 	}
 	var ee *exitError
@@ -188,4 +192,11 @@ func TestScanClamdReal(t *testing.T) {
 			t.Errorf("malware engines %v, want builtin and clamav", r.Engines)
 		}
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// registryOptions turns Options into go-containerregistry options.
-func registryOptions(ctx context.Context, opts Options) []remote.Option {
+// RegistryOptions turns Options into go-containerregistry options
+// (credentials, transport), for other packages that talk to the same
+// registry (signature verification).
+func RegistryOptions(ctx context.Context, opts Options) []remote.Option {
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent("mamori")}
 	switch {
 	case opts.RegistryToken != "":
@@ -36,15 +38,11 @@ func registryOptions(ctx context.Context, opts Options) []remote.Option {
 // openRegistry reads an image's manifest and config from its registry;
 // layers are fetched when opened.
 func openRegistry(ctx context.Context, ref string, opts Options) (*Image, error) {
-	var nopts []name.Option
-	if opts.Insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
+	r, err := name.ParseReference(ref, NameOptions(opts)...)
 	if err != nil {
 		return nil, fmt.Errorf("not an image reference: %w", err)
 	}
-	puller, err := remote.NewPuller(registryOptions(ctx, opts)...)
+	puller, err := remote.NewPuller(RegistryOptions(ctx, opts)...)
 	if err != nil {
 		return nil, err
 	}
@@ -136,4 +134,13 @@ func registryError(r name.Reference, err error) error {
 		}
 	}
 	return fmt.Errorf("registry %s: %w", r.Context().RegistryStr(), err)
+}
+
+// NameOptions are the reference parsing options for Options (plain HTTP
+// for insecure registries).
+func NameOptions(opts Options) []name.Option {
+	if opts.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
 }

@@ -13,11 +13,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"github.com/mamorisec/mamori/internal/assurance"
+	"github.com/mamorisec/mamori/internal/image"
 	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/match"
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/scanner"
+	"github.com/mamorisec/mamori/internal/signature"
 	"github.com/mamorisec/mamori/internal/suppress"
 	"github.com/mamorisec/mamori/internal/vuln"
 	"github.com/mamorisec/mamori/internal/vulndb"
@@ -76,6 +80,9 @@ type Config struct {
 	Suppressions suppress.Rules
 	// Policy is the assurance policy; nil means no verdict.
 	Policy *assurance.Policy
+	// Exceptions are the assurance exceptions in force (the server's;
+	// the CLI has none).
+	Exceptions []assurance.Exception
 	// Content configures the content analyzers.
 	Content ContentConfig
 	// Now is the clock (time.Now when nil).
@@ -137,14 +144,59 @@ func Run(ctx context.Context, ref string, cfg Config) (*report.Scan, error) {
 			Inventory: rep, Findings: s.Vulnerabilities,
 			Secrets: s.Secrets, Malware: s.Malware, Misconfigurations: s.Misconfigurations,
 			HasConfig: res.Config != nil, Licenses: content.licenseCheck(),
+			Now: now(), Image: imageName(rep.Image), Digest: rep.Image.Digest, Exceptions: cfg.Exceptions,
+		}
+		for _, l := range rep.Layers {
+			subj.Layers = append(subj.Layers, l.DiffID)
 		}
 		if res.Config != nil {
 			subj.User = res.Config.Config.User
+			subj.Created = res.Config.Created.Time
+			subj.Labels = res.Config.Config.Labels
+		}
+		if sc := cfg.Policy.Controls.SignatureRequired; sc != nil {
+			subj.Signatures, subj.SignatureError = verifySignatures(ctx, rep.Image, sc, cfg.Inventory.Image)
 		}
 		v := assurance.Evaluate(cfg.Policy, subj)
 		s.Assurance = &v
 	}
 	return s, nil
+}
+
+// imageName is the image's name for exception patterns.
+func imageName(im inventory.ImageInfo) string {
+	if im.Name != "" {
+		return im.Name
+	}
+	return im.Ref
+}
+
+// verifySignatures checks the image's cosign signatures in its registry.
+// Only images with a repository and a manifest digest can be signed; for
+// others the error says why.
+func verifySignatures(ctx context.Context, im inventory.ImageInfo, sc *assurance.SignatureControl, io image.Options) ([]signature.Verified, error) {
+	var ref string
+	switch {
+	case len(im.RepoDigests) > 0:
+		ref = im.RepoDigests[0]
+	case im.Digest != "" && im.Name != "" && im.Source == image.SourceRegistry:
+		repo := im.Name
+		if i := strings.LastIndex(repo, "@"); i >= 0 {
+			repo = repo[:i]
+		} else if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i]
+		}
+		ref = repo + "@" + im.Digest
+	default:
+		return nil, fmt.Errorf("image %s has no registry digest, so its signature cannot be checked", imageName(im))
+	}
+	d, err := name.NewDigest(ref, image.NameOptions(io)...)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, err)
+	}
+	opts := sc.VerifyOptions()
+	opts.Remote = image.RegistryOptions(ctx, io)
+	return signature.Verify(ctx, d, opts)
 }
 
 // DBInfo describes the database for reports.
