@@ -20,6 +20,7 @@ APT_PACKAGES=(
   debootstrap        # real Debian 12 root filesystems for the matcher tests
   time               # peak RSS in benchmarks
   jq                 # benchmark scripts read JSON reports
+  argon2             # reference argon2 CLI cross-checks the password hashing
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
 )
 
