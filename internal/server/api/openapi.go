@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -111,8 +112,10 @@ type schemaGen struct {
 }
 
 var (
-	timeType = reflect.TypeOf(time.Time{})
-	rawType  = reflect.TypeOf(json.RawMessage{})
+	timeType      = reflect.TypeOf(time.Time{})
+	rawType       = reflect.TypeOf(json.RawMessage{})
+	textMarshaler = reflect.TypeOf((*encoding.TextMarshaler)(nil)).Elem()
+	jsonMarshaler = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
 )
 
 func (g *schemaGen) schema(t reflect.Type) map[string]any {
@@ -145,6 +148,11 @@ func (g *schemaGen) plain(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "format": "date-time"}
 	case t == rawType:
 		return map[string]any{}
+	case t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler):
+		// A type with its own JSON encoding: its shape is its own.
+		return map[string]any{}
+	case t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler):
+		return map[string]any{"type": "string"}
 	}
 	switch t.Kind() {
 	case reflect.Bool:

@@ -151,7 +151,7 @@ func decodeHash(encoded string) (*decodedHash, error) {
 func parseCost(s string) (m, t uint32, p uint8, err error) {
 	fields := strings.Split(s, ",")
 	if len(fields) != 3 {
-		return 0, 0, 0, fmt.Errorf("parameters %q: want m=..,t=..,p=..", s)
+		return 0, 0, 0, fmt.Errorf("parameters %q: want m=N,t=N,p=N", s)
 	}
 	var vals [3]uint64
 	for i, name := range []string{"m", "t", "p"} {

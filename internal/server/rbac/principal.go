@@ -161,3 +161,17 @@ func (c *Catalog) Resolve(refs []BindingRef) ([]Binding, error) {
 	}
 	return out, nil
 }
+
+// Scopes returns the named application scopes, for a token's scope
+// restriction; an unknown name is an error.
+func (c *Catalog) Scopes(names []string) ([]ApplicationScope, error) {
+	out := make([]ApplicationScope, 0, len(names))
+	for _, n := range names {
+		s, ok := c.scopes[n]
+		if !ok {
+			return nil, fmt.Errorf("no application scope %q", n)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -1,0 +1,542 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/report"
+	"github.com/mamorisec/mamori/internal/server/api"
+	"github.com/mamorisec/mamori/internal/server/api/apitest"
+	"github.com/mamorisec/mamori/internal/server/rbac"
+	"github.com/mamorisec/mamori/internal/server/store"
+	"github.com/mamorisec/mamori/internal/testenv"
+	"github.com/mamorisec/mamori/internal/vuln"
+)
+
+// fixture is a server with users of different roles and scopes, and two
+// scanned images in different scopes.
+type fixture struct {
+	t        *testing.T
+	srv      *Server
+	h        http.Handler
+	tokens   map[string]string // principal -> API token
+	imageA   store.Image       // reg-a.example/team-a/app, in scope team-a
+	imageB   store.Image       // reg-b.example/team-b/api, in scope team-b
+	scanA    store.Scan
+	scanB    store.Scan
+	adminPwd string
+	doc      *apitest.Validator
+}
+
+// everything is every permission, so that fixture tokens restrict nothing
+// beyond their owner's bindings.
+func everything() []string {
+	var out []string
+	for _, t := range rbac.ResourceTypes() {
+		out = append(out, string(t)+":edit")
+	}
+	return out
+}
+
+func newFixture(t *testing.T, databaseURL string) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{t: t, tokens: map[string]string{}}
+	srv, err := New(ctx, Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), DatabaseURL: databaseURL, VulnDB: filepath.Join(t.TempDir(), "none.db"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), FirstRun: func(_, pw string) { f.adminPwd = pw },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	f.srv, f.h = srv, srv.Handler()
+	db := srv.db
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = db.CreateRole(ctx, store.Role{Name: "Team Editor", Permissions: []string{"images:edit", "scans:edit", "vulnerabilities:edit", "exceptions:edit"}})
+	must(err)
+	for _, sc := range []rbac.ApplicationScope{
+		{Name: "team-a", Artifacts: rbac.Artifacts{Registries: []rbac.Glob{rbac.MustGlob("reg-a.example")}, Images: []rbac.Glob{rbac.MustGlob("reg-a.example/team-a/**")}}},
+		{Name: "team-b", Artifacts: rbac.Artifacts{Images: []rbac.Glob{rbac.MustGlob("reg-b.example/team-b/*")}}},
+	} {
+		_, err := db.CreateAppScope(ctx, store.AppScope{Name: sc.Name, Definition: jsonBody(sc)})
+		must(err)
+	}
+	users := map[string][]store.RoleBinding{
+		"admin": nil, // created on first start
+		"bob":   {{Role: "Team Editor", Scopes: []string{"team-a"}}},
+		"carol": {{Role: rbac.RoleAuditor, Scopes: []string{rbac.GlobalScopeName}}},
+		"dave":  {{Role: rbac.RoleViewer, Scopes: []string{"team-b"}}},
+		"erin":  nil,
+	}
+	for name, bindings := range users {
+		if name != "admin" {
+			_, err := db.CreateUser(ctx, store.User{Username: name, Source: store.SourceLocal})
+			must(err)
+		}
+		for _, b := range bindings {
+			b.SubjectKind, b.Subject = store.SubjectUser, name
+			_, err := db.CreateRoleBinding(ctx, b)
+			must(err)
+		}
+		u, err := db.GetUserByName(ctx, name)
+		must(err)
+		tok, _, err := srv.auth.IssueToken(ctx, strconv.FormatInt(u.ID, 10), "fixture", everything(), time.Hour)
+		must(err)
+		f.tokens[name] = tok
+	}
+	f.imageA, f.scanA = f.ingest("reg-a.example", "team-a/app", "1.0")
+	f.imageB, f.scanB = f.ingest("reg-b.example", "team-b/api", "2.0")
+	_, err = db.CreatePolicy(ctx, store.PolicyAssurance, "baseline", json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"baseline","controls":{"max_severity":"CRITICAL"}}`), "admin")
+	must(err)
+	_, err = db.CreatePolicy(ctx, store.PolicyRuntime, "baseline", json.RawMessage(`{"mode":"audit"}`), "admin")
+	must(err)
+	if f.doc, err = apitest.New(srv.OpenAPI()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) ingest(registry, repo, tag string) (store.Image, store.Scan) {
+	f.t.Helper()
+	im := store.Image{Registry: registry, Repository: repo, Tag: tag}
+	pkg := inventory.Package{Name: "openssl", Version: "3.0.11-1~deb12u1", Type: inventory.TypeDeb, Path: "/var/lib/dpkg/status"}
+	rep := &report.Scan{SchemaVersion: report.SchemaVersion,
+		Inventory:       &inventory.Report{SchemaVersion: 1, Image: inventory.ImageInfo{Ref: im.Ref(), Name: im.Ref()}, Packages: []inventory.Package{pkg}},
+		Vulnerabilities: []vuln.Finding{{ID: "CVE-2024-0727", Package: vuln.PackageOf(&pkg), Severity: vuln.SeverityMedium, Status: vuln.StatusFixed, FixedVersions: []string{"3.0.13-1~deb12u1"}}},
+	}
+	sc, err := f.srv.db.IngestScan(context.Background(), im, rep)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	got, err := f.srv.db.GetImage(context.Background(), sc.ImageID, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return got, sc
+}
+
+// do sends a request as principal ("" for anonymous) and returns the
+// status and body.
+func (f *fixture) do(principal, method, path string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if tok := f.tokens[principal]; tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	return w.Code, w.Body.Bytes()
+}
+
+// access is what each fixture principal may do per resource type:
+// "edit", "view" or "" (nothing), written out from the roles above rather
+// than computed, and the scope each principal's image access is limited to.
+var access = map[string]map[string]string{
+	"admin": nil, // everything
+	"carol": nil, // view everything
+	"bob":   {rImages: "edit", rScans: "edit", rVulns: "edit", rExceptions: "edit"},
+	"dave":  {rImages: "view", rScans: "view", rVulns: "view", rAssurance: "view", rRuntime: "view"},
+	"erin":  {},
+}
+
+func allowed(principal, resource, action string) bool {
+	switch principal {
+	case "admin":
+		return true
+	case "carol":
+		return action == "view"
+	case "":
+		return false
+	}
+	got := access[principal][resource]
+	return got == "edit" || (got == "view" && action == "view")
+}
+
+// request builds a request for a route; object routes point at team-a's
+// image and scan.
+type request struct {
+	path string
+	body any
+	// scoped marks requests on an object of team-a: only principals
+	// whose scopes include team-a may see it.
+	scoped bool
+}
+
+func (f *fixture) requestFor(rt *api.Route, principal string) request {
+	ctx := context.Background()
+	id := func(n int64) string { return strconv.FormatInt(n, 10) }
+	uniq := principal + strconv.FormatInt(time.Now().UnixNano(), 36)
+	switch rt.OperationID {
+	case "getImage":
+		return request{path: "/api/v1/images/" + id(f.imageA.ID), scoped: true}
+	case "getScan":
+		return request{path: "/api/v1/scans/" + id(f.scanA.ID), scoped: true}
+	case "getScanReport":
+		return request{path: "/api/v1/scans/" + id(f.scanA.ID) + "/report", scoped: true}
+	case "requestScan":
+		return request{path: rt.Path, body: scanRequest{Image: "reg-a.example/team-a/app:2.0"}, scoped: true}
+	case "imagesWithVulnerability":
+		return request{path: "/api/v1/vulnerabilities/CVE-2024-0727/images"}
+	case "imagesWithPackage":
+		return request{path: "/api/v1/packages/images?type=deb&name=openssl&version=%3C3.0.13"}
+	case "createUser":
+		return request{path: rt.Path, body: userRequest{Username: "new-" + uniq, Password: "correct horse battery " + uniq}}
+	case "getUser":
+		u, _ := f.srv.db.GetUserByName(ctx, "erin")
+		return request{path: "/api/v1/users/" + id(u.ID)}
+	case "deleteUser":
+		u, err := f.srv.db.CreateUser(ctx, store.User{Username: "gone-" + uniq, Source: store.SourceLocal})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/users/" + id(u.ID)}
+	case "createRole":
+		return request{path: rt.Path, body: rbac.Role{Name: "role-" + uniq, Permissions: rbac.Permissions{rbac.Images: rbac.View}}}
+	case "createScope":
+		return request{path: rt.Path, body: rbac.ApplicationScope{Name: "scope-" + uniq, Artifacts: rbac.Artifacts{Registries: []rbac.Glob{rbac.MustGlob("reg-c.example")}}}}
+	case "createRoleBinding":
+		return request{path: rt.Path, body: store.RoleBinding{SubjectKind: store.SubjectGroup, Subject: "readers-" + uniq, Role: rbac.RoleViewer, Scopes: []string{"team-b"}}}
+	case "deleteRoleBinding":
+		b, err := f.srv.db.CreateRoleBinding(ctx, store.RoleBinding{SubjectKind: store.SubjectGroup, Subject: "g-" + uniq, Role: rbac.RoleViewer, Scopes: []string{"team-b"}})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/role-bindings/" + id(b.ID)}
+	case "createToken":
+		return request{path: rt.Path, body: tokenRequest{Name: "t", Scopes: []string{"images:view"}, TTL: "1h"}}
+	case "revokeToken":
+		u, _ := f.srv.db.GetUserByName(ctx, principal)
+		if principal == "" {
+			u, _ = f.srv.db.GetUserByName(ctx, "erin")
+		}
+		_, tok, err := f.srv.auth.IssueToken(ctx, id(u.ID), "doomed", []string{"images:view"}, time.Hour)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/tokens/" + tok.ID}
+	case "createAssurancePolicy":
+		return request{path: rt.Path, body: policyRequest{Name: "p-" + uniq, Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"p","controls":{"disallow_malware":true}}`)}}
+	case "updateAssurancePolicy":
+		return request{path: "/api/v1/policies/assurance/baseline", body: policyRequest{Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"baseline","controls":{"max_severity":"HIGH"}}`)}}
+	case "getAssurancePolicy", "listAssurancePolicyVersions":
+		return request{path: strings.Replace(rt.Path, "{name}", "baseline", 1)}
+	case "deleteAssurancePolicy", "deleteRuntimePolicy":
+		kind := store.PolicyAssurance
+		if rt.OperationID == "deleteRuntimePolicy" {
+			kind = store.PolicyRuntime
+		}
+		def := json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"x","controls":{"disallow_root":true}}`)
+		if _, err := f.srv.db.CreatePolicy(ctx, kind, "d-"+uniq, def, "admin"); err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: strings.Replace(rt.Path, "{name}", "d-"+uniq, 1)}
+	case "createRuntimePolicy":
+		return request{path: rt.Path, body: policyRequest{Name: "r-" + uniq, Definition: json.RawMessage(`{"mode":"enforce"}`)}}
+	case "updateRuntimePolicy":
+		return request{path: "/api/v1/policies/runtime/baseline", body: policyRequest{Definition: json.RawMessage(`{"mode":"enforce"}`)}}
+	case "getRuntimePolicy", "listRuntimePolicyVersions":
+		return request{path: strings.Replace(rt.Path, "{name}", "baseline", 1)}
+	case "putSetting":
+		return request{path: "/api/v1/settings/ui.language", body: settingRequest{Value: json.RawMessage(`"ja"`)}}
+	case "createException":
+		return request{path: rt.Path, body: map[string]any{"image": "reg-a.example/team-a/*", "finding": "CVE-2024-0727",
+			"expires": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339), "justification": "not reachable in our build"}}
+	case "deleteException":
+		e, err := f.srv.db.CreateException(ctx, store.Exception{Scope: "*", VulnID: "CVE-1", Expires: time.Now().Add(time.Hour), Justification: "x", CreatedBy: "admin"})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/exceptions/" + id(e.ID)}
+	}
+	if strings.Contains(rt.Path, "{") {
+		f.t.Fatalf("no sample request for %s %s", rt.Method, rt.Path)
+	}
+	return request{path: rt.Path}
+}
+
+// scopesA says which principals' scopes include team-a's image.
+var scopesA = map[string]bool{"admin": true, "carol": true, "bob": true}
+
+// TestAuthorization sends every route as every fixture principal and
+// checks allow or deny, and that every answer matches the OpenAPI
+// document.
+func TestAuthorization(t *testing.T) {
+	testAuthorization(t, "")
+}
+
+func testAuthorization(t *testing.T, databaseURL string) {
+	f := newFixture(t, databaseURL)
+	principals := []string{"", "admin", "bob", "carol", "dave", "erin"}
+	for _, rt := range f.srv.Routes() {
+		if rt.Public {
+			continue
+		}
+		for _, p := range principals {
+			name := fmt.Sprintf("%s/%s", rt.OperationID, cmpOr(p, "anonymous"))
+			t.Run(name, func(t *testing.T) {
+				req := f.requestFor(rt, p)
+				want := allowed(p, rt.Resource, rt.Action)
+				if req.scoped && !scopesA[p] {
+					want = false
+				}
+				if rt.OperationID == "createToken" {
+					want = false // fixture principals use tokens, and tokens never mint tokens (TestTokenFromSession)
+				}
+				code, body := f.do(p, rt.Method, req.path, req.body)
+				denied := code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound
+				switch {
+				case p == "" && code != http.StatusUnauthorized:
+					t.Errorf("anonymous: status %d, want 401: %s", code, body)
+				case want && (denied || code >= 300):
+					t.Errorf("want allowed, got %d: %s", code, body)
+				case !want && !denied:
+					t.Errorf("want denied, got %d: %s", code, body)
+				}
+				if err := f.doc.Check(rt.Method, rt.Path, code, body); err != nil && code != http.StatusNoContent {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// TestScopedLists checks that lists, counts and cross-image queries show a
+// scoped principal only the images of its scopes.
+func TestScopedLists(t *testing.T) {
+	f := newFixture(t, "")
+	for _, tc := range []struct {
+		principal, path string
+		want            []int64
+	}{
+		{"admin", "/api/v1/images", []int64{f.imageA.ID, f.imageB.ID}},
+		{"bob", "/api/v1/images", []int64{f.imageA.ID}},
+		{"dave", "/api/v1/images", []int64{f.imageB.ID}},
+		{"bob", "/api/v1/vulnerabilities/CVE-2024-0727/images", []int64{f.imageA.ID}},
+		{"dave", "/api/v1/vulnerabilities/CVE-2024-0727/images", []int64{f.imageB.ID}},
+	} {
+		code, body := f.do(tc.principal, "GET", tc.path, nil)
+		var page struct {
+			Items []struct {
+				ID int64 `json:"id"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &page); code != 200 || err != nil {
+			t.Fatalf("%s %s: %d %s", tc.principal, tc.path, code, body)
+		}
+		var got []int64
+		for _, it := range page.Items {
+			got = append(got, it.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s %s: images %v, want %v", tc.principal, tc.path, got, tc.want)
+		}
+	}
+	// Direct URLs to an image outside the scope are not found.
+	if code, _ := f.do("bob", "GET", "/api/v1/images/"+strconv.FormatInt(f.imageB.ID, 10), nil); code != 404 {
+		t.Errorf("bob reads team-b's image: %d", code)
+	}
+	if code, _ := f.do("dave", "GET", "/api/v1/scans/"+strconv.FormatInt(f.scanA.ID, 10)+"/report", nil); code != 404 {
+		t.Errorf("dave reads team-a's report: %d", code)
+	}
+}
+
+// TestAuthorizationPostgres runs the authorization table on PostgreSQL.
+func TestAuthorizationPostgres(t *testing.T) {
+	testAuthorization(t, testenv.Postgres(t))
+}
+
+// session logs in with a password and returns a client that sends the
+// session cookie and the CSRF token.
+type session struct {
+	f      *fixture
+	cookie *http.Cookie
+	csrf   string
+}
+
+func (f *fixture) login(user, password string) (*session, int) {
+	code, body, hdr := f.raw("POST", "/api/v1/auth/login", map[string]string{"username": user, "password": password}, nil)
+	if code != http.StatusOK {
+		return nil, code
+	}
+	var resp struct {
+		CSRF string `json:"csrf_token"`
+	}
+	json.Unmarshal(body, &resp)
+	s := &session{f: f, csrf: resp.CSRF}
+	for _, c := range (&http.Response{Header: hdr}).Cookies() {
+		s.cookie = c
+	}
+	return s, code
+}
+
+func (f *fixture) raw(method, path string, body any, prep func(*http.Request)) (int, []byte, http.Header) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, "https://console.example"+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://console.example")
+	if prep != nil {
+		prep(req)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	return w.Code, w.Body.Bytes(), w.Header()
+}
+
+func (s *session) do(method, path string, body any, csrf bool) (int, []byte) {
+	code, b, _ := s.f.raw(method, path, body, func(r *http.Request) {
+		r.AddCookie(s.cookie)
+		if csrf {
+			r.Header.Set("X-CSRF-Token", s.csrf)
+		}
+	})
+	return code, b
+}
+
+// TestSessionTokenAndAudit logs in as the first admin with the generated
+// password, creates an API token through the session (CSRF checked), uses
+// it, and checks that logins and changes are in a verifiable audit trail.
+func TestSessionTokenAndAudit(t *testing.T) {
+	f := newFixture(t, "")
+	if f.adminPwd == "" || len(f.adminPwd) < 20 {
+		t.Fatalf("first start generated no usable admin password: %q", f.adminPwd)
+	}
+	if _, code := f.login("admin", "wrong password entirely"); code != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d", code)
+	}
+	s, code := f.login("admin", f.adminPwd)
+	if code != http.StatusOK || s.cookie == nil || s.csrf == "" {
+		t.Fatalf("login: %d", code)
+	}
+	if code, body := s.do("POST", "/api/v1/tokens", tokenRequest{Name: "ci", Scopes: []string{"images:view"}, TTL: "24h"}, false); code != http.StatusForbidden {
+		t.Errorf("token without CSRF: %d %s", code, body)
+	}
+	code, body := s.do("POST", "/api/v1/tokens", tokenRequest{Name: "ci", Scopes: []string{"images:view"}, TTL: "24h"}, true)
+	if code != http.StatusCreated {
+		t.Fatalf("create token: %d %s", code, body)
+	}
+	var tc tokenCreated
+	json.Unmarshal(body, &tc)
+	if !strings.HasPrefix(tc.Token, "mamori_") || strings.Contains(string(body), `"hash"`) {
+		t.Fatalf("token response: %s", body)
+	}
+	f.tokens["ci"] = tc.Token
+	if code, _ := f.do("ci", "GET", "/api/v1/images", nil); code != http.StatusOK {
+		t.Errorf("token with images:view lists images: %d", code)
+	}
+	if code, _ := f.do("ci", "GET", "/api/v1/users", nil); code != http.StatusForbidden {
+		t.Errorf("token with images:view lists users: %d", code)
+	}
+	if code, _ := f.do("ci", "DELETE", "/api/v1/tokens/"+tc.Info.ID, nil); code != http.StatusForbidden {
+		t.Errorf("view-only token revokes itself: %d", code)
+	}
+	if code, _ := s.do("DELETE", "/api/v1/tokens/"+tc.Info.ID, nil, true); code != http.StatusNoContent {
+		t.Errorf("revoke: %d", code)
+	}
+	if code, _ := f.do("ci", "GET", "/api/v1/images", nil); code != http.StatusUnauthorized {
+		t.Errorf("revoked token still works: %d", code)
+	}
+	if code, _ := s.do("POST", "/api/v1/auth/logout", nil, true); code != http.StatusNoContent {
+		t.Errorf("logout: %d", code)
+	}
+	if code, _ := s.do("GET", "/api/v1/images", nil, false); code != http.StatusUnauthorized {
+		t.Errorf("session after logout: %d", code)
+	}
+
+	code, body = f.do("admin", "GET", "/api/v1/audit?limit=500", nil)
+	if code != 200 {
+		t.Fatalf("audit list: %d %s", code, body)
+	}
+	for _, action := range []string{"user.create", "auth.login_failed", "auth.login", "token.create", "token.revoke", "auth.logout"} {
+		if !strings.Contains(string(body), `"action":"`+action+`"`) {
+			t.Errorf("audit trail lacks %s", action)
+		}
+	}
+	if strings.Contains(string(body), f.adminPwd) || strings.Contains(string(body), tc.Token) {
+		t.Error("the audit trail holds a password or token")
+	}
+	code, body = f.do("admin", "GET", "/api/v1/audit/verify", nil)
+	if code != 200 || !strings.Contains(string(body), `"ok":true`) {
+		t.Errorf("audit verify: %d %s", code, body)
+	}
+	code, body = f.do("admin", "GET", "/api/v1/audit/export?format=csv", nil)
+	if code != 200 || !strings.HasPrefix(string(body), "seq,") {
+		t.Errorf("audit export: %d %.200s", code, body)
+	}
+	var out bytes.Buffer
+	ok, err := VerifyAudit(context.Background(), f.srv.data.Dir, "", &out)
+	if err != nil || !ok {
+		t.Errorf("VerifyAudit: %v %v %s", ok, err, out.String())
+	}
+}
+
+// TestBadInput sends malformed and hostile requests.
+func TestBadInput(t *testing.T) {
+	f := newFixture(t, "")
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		code         int
+		errCode      string
+	}{
+		{"GET", "/api/v1/vulnerabilities?filter=severity%3DCRITICAL%27%20OR%201%3D1--", nil, 400, api.CodeInvalidFilter},
+		{"GET", "/api/v1/vulnerabilities?filter=nosuchfield%3D1", nil, 400, api.CodeInvalidFilter},
+		{"GET", "/api/v1/images?sort=%3Bdrop%20table%20images", nil, 400, api.CodeInvalidFilter},
+		{"GET", "/api/v1/images?limit=0", nil, 400, api.CodeBadRequest},
+		{"GET", "/api/v1/images?cursor=forged", nil, 400, api.CodeInvalidFilter},
+		{"GET", "/api/v1/images/abc", nil, 404, api.CodeNotFound},
+		{"POST", "/api/v1/users", map[string]any{"username": "x", "password": "short"}, 400, api.CodeBadRequest},
+		{"POST", "/api/v1/users", map[string]any{"username": "x", "password": "a good long password", "isAdmin": true}, 400, api.CodeInvalidJSON},
+		{"POST", "/api/v1/policies/assurance", policyRequest{Name: "bad", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"bad","controls":{"disalow_root":true}}`)}, 400, api.CodeInvalidPolicy},
+		{"POST", "/api/v1/scans", scanRequest{Image: "not a reference!"}, 400, api.CodeBadRequest},
+		{"POST", "/api/v1/tokens", tokenRequest{Name: "t", TTL: "forever"}, 400, api.CodeBadRequest},
+		{"GET", "/api/v1/tokens?filter=name%3Da%5C", nil, 400, api.CodeInvalidFilter},
+	} {
+		code, body := f.do("admin", tc.method, tc.path, tc.body)
+		if tc.path == "/api/v1/tokens?filter=name%3Da%5C" {
+			code, body = f.do("carol", tc.method, tc.path, tc.body)
+		}
+		if code != tc.code || !strings.Contains(string(body), `"code":"`+tc.errCode+`"`) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, code, body, tc.code, tc.errCode)
+		}
+	}
+	// Nothing was written by the failed requests.
+	if _, err := f.srv.db.GetUserByName(context.Background(), "x"); err == nil {
+		t.Error("a rejected user was stored")
+	}
+}
