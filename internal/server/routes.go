@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -170,6 +172,8 @@ func (s *Server) routes() {
 		&api.Route{Method: "POST", Path: "/api/v1/exceptions", OperationID: "createException", Tag: "policies", Resource: rExceptions, Action: "edit", Request: assurance.Exception{}, Response: store.Exception{}, Status: http.StatusCreated, Handler: s.createException},
 		&api.Route{Method: "DELETE", Path: "/api/v1/exceptions/{id}", OperationID: "deleteException", Tag: "policies", Resource: rExceptions, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteException},
 		&api.Route{Method: "GET", Path: "/api/v1/registries", OperationID: "listRegistries", Tag: "registries", Resource: rRegistries, Action: "view", List: true, Response: store.Registry{}, Handler: s.listRegistries},
+		&api.Route{Method: "POST", Path: "/api/v1/registries", OperationID: "createRegistry", Tag: "registries", Summary: "Add a registry and its credentials (stored encrypted)", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Status: http.StatusCreated, Handler: s.createRegistry},
+		&api.Route{Method: "DELETE", Path: "/api/v1/registries/{id}", OperationID: "deleteRegistry", Tag: "registries", Resource: rRegistries, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteRegistry},
 	)
 }
 
@@ -898,6 +902,71 @@ func (s *Server) listRegistries(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := s.db.ListRegistries(r.Context(), o)
 	return writePage(w, p, err)
+}
+
+// registryRequest adds a registry.
+type registryRequest struct {
+	Name string `json:"name"`
+	// URL is "https://registry.example.com" (http only for loopback).
+	URL string `json:"url"`
+	// AuthType is none, basic or bearer.
+	AuthType string `json:"authType"`
+	Username string `json:"username,omitempty"`
+	// Secret is the password or token; it is stored encrypted and never
+	// returned.
+	Secret   string `json:"secret,omitempty"`
+	Insecure bool   `json:"insecure,omitempty"`
+}
+
+func (s *Server) createRegistry(w http.ResponseWriter, r *http.Request) error {
+	var in registryRequest
+	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
+		return err
+	}
+	u, err := url.Parse(in.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "url", Message: "url must be https://HOST[:PORT]"}
+	}
+	loopback := u.Hostname() == "localhost" || (net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).IsLoopback())
+	if (u.Scheme == "http" || in.Insecure) && !loopback {
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "insecure", Message: "plain HTTP and unverified TLS are allowed for loopback registries only"}
+	}
+	if err := check(r.Context(), rbac.Edit, rbac.Registries, rbac.Attributes{Registry: u.Host}); err != nil {
+		return err
+	}
+	reg, err := s.db.CreateRegistry(r.Context(), store.Registry{Name: in.Name, URL: u.Scheme + "://" + u.Host, AuthType: in.AuthType,
+		Username: in.Username, Secret: in.Secret, Insecure: in.Insecure || u.Scheme == "http"})
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := s.record(r, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(reg.ID, 10), nil, reg); err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusCreated, reg)
+	return nil
+}
+
+func (s *Server) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	old, err := s.db.GetRegistry(r.Context(), id)
+	if err != nil {
+		return storeErr(err)
+	}
+	u, _ := url.Parse(old.URL)
+	if err := check(r.Context(), rbac.Edit, rbac.Registries, rbac.Attributes{Registry: u.Host}); err != nil {
+		return err
+	}
+	if err := s.db.DeleteRegistry(r.Context(), id); err != nil {
+		return storeErr(err)
+	}
+	if err := s.record(r, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(id, 10), old, nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // readBody reads a JSON body for parsers that do their own strict

@@ -18,13 +18,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/mamorisec/mamori/internal/image"
 	"github.com/mamorisec/mamori/internal/pipeline"
 	"github.com/mamorisec/mamori/internal/report"
+	"github.com/mamorisec/mamori/internal/scanner"
 	"github.com/mamorisec/mamori/internal/server/api"
 	"github.com/mamorisec/mamori/internal/server/audit"
 	"github.com/mamorisec/mamori/internal/server/auth"
@@ -112,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: db, key: data.Key, data: data, metrics: api.NewMetrics(), done: make(chan struct{})}
-	if err := db.SetSecretKey(data.Key); err != nil {
+	if err := db.SetSecretKey(deriveKey(data.Key, "registry secrets")); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -292,12 +297,53 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 	return nil
 }
 
-// scan runs one scan job with the server's vulnerability database.
+// scan runs one scan job with the server's vulnerability database and
+// the stored credentials of the image's registry.
 func (s *Server) scan(ctx context.Context, ref string) (*report.Scan, error) {
 	db, err := vulndb.Open(s.cfg.VulnDB)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	return pipeline.Run(ctx, ref, pipeline.Config{DB: db, Now: s.cfg.Now})
+	opts, err := s.registryOptions(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	// The reference is explicitly a registry image: a server never reads
+	// local paths or the host's Docker Engine on a user's behalf.
+	return pipeline.Run(ctx, "registry:"+ref, pipeline.Config{DB: db, Now: s.cfg.Now, Inventory: scanner.Options{Image: opts}})
+}
+
+// registryOptions finds the stored registry whose URL names ref's host
+// and returns its credentials.
+func (s *Server) registryOptions(ctx context.Context, ref string) (image.Options, error) {
+	var opts image.Options
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return opts, err
+	}
+	host := r.Context().RegistryStr()
+	page, err := s.db.ListRegistries(ctx, store.ListOptions{Limit: store.MaxLimit})
+	if err != nil {
+		return opts, err
+	}
+	for _, reg := range page.Items {
+		u, err := url.Parse(reg.URL)
+		if err != nil || u.Host != host {
+			continue
+		}
+		secret, err := s.db.RegistrySecret(ctx, reg.ID)
+		if err != nil {
+			return opts, err
+		}
+		switch reg.AuthType {
+		case store.AuthBearer:
+			opts.RegistryToken = secret
+		case store.AuthBasic:
+			opts.Username, opts.Password = reg.Username, secret
+		}
+		opts.Insecure = reg.Insecure
+		break
+	}
+	return opts, nil
 }

@@ -15,6 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/mamorisec/mamori/internal/demo"
 	"github.com/mamorisec/mamori/internal/inventory"
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/api"
@@ -23,6 +29,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/testenv"
 	"github.com/mamorisec/mamori/internal/vuln"
+	"github.com/mamorisec/mamori/internal/vulndb"
 )
 
 // fixture is a server with users of different roles and scopes, and two
@@ -261,6 +268,14 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 		return request{path: "/api/v1/policies/runtime/baseline", body: policyRequest{Definition: json.RawMessage(`{"mode":"enforce"}`)}}
 	case "getRuntimePolicy", "listRuntimePolicyVersions":
 		return request{path: strings.Replace(rt.Path, "{name}", "baseline", 1)}
+	case "createRegistry":
+		return request{path: rt.Path, body: registryRequest{Name: "r-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthBasic, Username: "u", Secret: "s3cret-value"}}
+	case "deleteRegistry":
+		reg, err := f.srv.db.CreateRegistry(ctx, store.Registry{Name: "d-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthNone})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/registries/" + id(reg.ID)}
 	case "putSetting":
 		return request{path: "/api/v1/settings/ui.language", body: settingRequest{Value: json.RawMessage(`"ja"`)}}
 	case "createException":
@@ -538,5 +553,118 @@ func TestBadInput(t *testing.T) {
 	// Nothing was written by the failed requests.
 	if _, err := f.srv.db.GetUserByName(context.Background(), "x"); err == nil {
 		t.Error("a rejected user was stored")
+	}
+}
+
+// TestScanThroughAPI pushes the demo image to a real registry with
+// authentication, asks the server to scan it, waits for the local worker
+// and reads the stored scan, its findings and its assurance status.
+func TestScanThroughAPI(t *testing.T) {
+	reg := testenv.Distribution(t, true)
+	t.Setenv("MAMORI_USERNAME", "")
+	layout := filepath.Join(t.TempDir(), "layout")
+	if err := demo.Write(layout, ""); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/team-a/demo:1"
+	pushLayout(t, layout, ref, reg)
+
+	feed := filepath.Join(t.TempDir(), "feed")
+	if err := demo.WriteFeed(feed); err != nil {
+		t.Fatal(err)
+	}
+	b := vulndb.NewBuilder()
+	if _, err := b.AddPath("demo", "demo feed", feed); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	if _, err := b.Write(dbPath, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "")
+	f.srv.cfg.VulnDB = dbPath
+	code, body := f.do("admin", "POST", "/api/v1/registries", registryRequest{Name: "local", URL: "http://" + reg.Host, AuthType: store.AuthBasic, Username: reg.Username, Secret: reg.Password})
+	if code != http.StatusCreated || strings.Contains(string(body), reg.Password) {
+		t.Fatalf("registry: %d %s", code, body)
+	}
+	code, body = f.do("admin", "PUT", "/api/v1/policies/assurance/baseline", policyRequest{Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"baseline","controls":{"disallow_malware":true}}`)})
+	if code != 200 {
+		t.Fatalf("policy: %d %s", code, body)
+	}
+	f.srv.Start()
+	code, body = f.do("admin", "POST", "/api/v1/scans", scanRequest{Image: ref})
+	if code != http.StatusAccepted {
+		t.Fatalf("scan request: %d %s", code, body)
+	}
+	var image store.Image
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body = f.do("admin", "GET", "/api/v1/images?filter=repository%3Dteam-a%2Fdemo", nil)
+		var page api.Page[store.Image]
+		json.Unmarshal(body, &page)
+		if code == 200 && len(page.Items) == 1 && page.Items[0].LatestScanID != 0 {
+			image = page.Items[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			jobs := f.srv.queue.List()
+			t.Fatalf("the scan did not finish: %d %s; jobs %+v", code, body, jobs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body = f.do("admin", "GET", "/api/v1/scans/"+strconv.FormatInt(image.LatestScanID, 10)+"/report", nil)
+	var rep report.Scan
+	if err := json.Unmarshal(body, &rep); code != 200 || err != nil {
+		t.Fatalf("report: %d %v", code, err)
+	}
+	if len(rep.Vulnerabilities) == 0 || len(rep.Secrets) == 0 || len(rep.Malware) == 0 {
+		t.Errorf("report has %d vulnerabilities, %d secrets, %d malware", len(rep.Vulnerabilities), len(rep.Secrets), len(rep.Malware))
+	}
+	if rep.Assurance == nil || rep.Assurance.Pass || rep.Assurance.Policy != "baseline" {
+		t.Errorf("assurance %+v, want the baseline policy failing on malware", rep.Assurance)
+	}
+	code, body = f.do("admin", "GET", "/api/v1/scans/"+strconv.FormatInt(image.LatestScanID, 10), nil)
+	if code != 200 || !strings.Contains(string(body), `"assurance":"fail"`) {
+		t.Errorf("scan: %d %s", code, body)
+	}
+	code, body = f.do("admin", "GET", "/api/v1/vulnerabilities/DEMO-CVE-2026-1005/images", nil)
+	if code != 200 || !strings.Contains(string(body), `"repository":"team-a/demo"`) {
+		t.Errorf("images with DEMO-CVE-2026-1005: %d %s", code, body)
+	}
+	code, body = f.do("admin", "GET", "/api/v1/packages/images?type=npm&name=lodash&version=%3C4.17.21", nil)
+	if code != 200 || !strings.Contains(string(body), `"repository":"team-a/demo"`) {
+		t.Errorf("images with lodash < 4.17.21: %d %s", code, body)
+	}
+	// The scan is in the audit trail.
+	if code, body := f.do("admin", "GET", "/api/v1/audit?filter=action%3Dscan.complete", nil); code != 200 || !strings.Contains(string(body), "team-a/demo") {
+		t.Errorf("audit of the scan: %d %s", code, body)
+	}
+}
+
+// pushLayout copies the OCI layout's image to ref.
+func pushLayout(t *testing.T, dir, ref string, reg *testenv.Registry) {
+	t.Helper()
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := idx.Image(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})); err != nil {
+		t.Fatal(err)
 	}
 }
