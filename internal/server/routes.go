@@ -46,6 +46,12 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
+// passwordRequest changes the caller's password.
+type passwordRequest struct {
+	Current string `json:"current"`
+	New     string `json:"new"`
+}
+
 // scanRequest asks for a scan of an image reference.
 type scanRequest struct {
 	// Image is a registry reference ("registry.example.com/app:1.4").
@@ -111,6 +117,9 @@ func (s *Server) routes() {
 			Handler: wrap(s.auth.HandleLogout)},
 		&api.Route{Method: "GET", Path: auth.SessionPath, OperationID: "session", Tag: "auth", Summary: "The current user and CSRF token", Public: true,
 			Response: auth.SessionResponse{}, Handler: wrap(s.auth.HandleSession)},
+
+		&api.Route{Method: "POST", Path: "/api/v1/auth/password", OperationID: "changePassword", Tag: "auth", Summary: "Change the caller's own password (the current one is required)",
+			Public: true, Request: passwordRequest{}, Status: http.StatusNoContent, Handler: s.changePassword},
 
 		// Images, scans and findings.
 		&api.Route{Method: "GET", Path: "/api/v1/images", OperationID: "listImages", Tag: "images", Summary: "Images in the caller's scopes",
@@ -272,6 +281,31 @@ func (s *Server) auditAuth(ctx context.Context, e auth.AuditEvent) {
 	if err != nil {
 		s.cfg.Log.ErrorContext(ctx, "audit trail append failed", "action", e.Action, "err", err)
 	}
+}
+
+// changePassword lets a user with a session replace their own password
+// after proving the current one (the first admin changes the generated
+// one this way). Other sessions of the user stay valid until they expire.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	ap, ok := auth.PrincipalFrom(r.Context())
+	if !ok || ap.Method != auth.MethodSession {
+		return api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "changing a password needs a login session")
+	}
+	var in passwordRequest
+	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
+		return err
+	}
+	if _, err := s.auth.Login(r.Context(), ap.Username, in.Current, clientIP(r)); err != nil {
+		return &api.Error{Status: http.StatusForbidden, Code: api.CodeForbidden, Field: "current", Message: "the current password is wrong"}
+	}
+	if err := s.auth.SetPassword(r.Context(), ap.UserID, in.New); err != nil {
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "new", Message: err.Error()}
+	}
+	if err := s.record(r, audit.ActionUserUpdate, rUsers, ap.UserID, nil, map[string]string{"change": "password"}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {

@@ -486,6 +486,18 @@ func TestSessionTokenAndAudit(t *testing.T) {
 	if code, _ := f.do("ci", "GET", "/api/v1/images", nil); code != http.StatusUnauthorized {
 		t.Errorf("revoked token still works: %d", code)
 	}
+	if code, body := s.do("POST", "/api/v1/auth/password", passwordRequest{Current: "not it at all", New: "a brand new console passphrase"}, true); code != http.StatusForbidden {
+		t.Errorf("password change with a wrong current password: %d %s", code, body)
+	}
+	if code, body := s.do("POST", "/api/v1/auth/password", passwordRequest{Current: f.adminPwd, New: "short"}, true); code != http.StatusBadRequest {
+		t.Errorf("weak new password: %d %s", code, body)
+	}
+	if code, body := s.do("POST", "/api/v1/auth/password", passwordRequest{Current: f.adminPwd, New: "a brand new console passphrase"}, true); code != http.StatusNoContent {
+		t.Errorf("password change: %d %s", code, body)
+	}
+	if _, code := f.login("admin", f.adminPwd); code != http.StatusUnauthorized {
+		t.Errorf("the old password still works: %d", code)
+	}
 	if code, _ := s.do("POST", "/api/v1/auth/logout", nil, true); code != http.StatusNoContent {
 		t.Errorf("logout: %d", code)
 	}
