@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +23,7 @@ import (
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server"
 	"github.com/mamorisec/mamori/internal/server/jobs"
+	"github.com/mamorisec/mamori/internal/server/ldapauth"
 	"github.com/mamorisec/mamori/internal/vulndb"
 )
 
@@ -45,6 +49,65 @@ type serverFlags struct {
 	plainHTTP                                             bool
 	workers                                               int
 	logFormat                                             string
+	ldapConfig                                            string
+}
+
+// ldapFile is the --ldap-config file (JSON); docs/sso.md describes it.
+type ldapFile struct {
+	URL               string `json:"url"`
+	StartTLS          bool   `json:"startTLS"`
+	AllowPlaintext    bool   `json:"allowPlaintext"`
+	CAFile            string `json:"caFile"`
+	BindDN            string `json:"bindDN"`
+	BindPasswordFile  string `json:"bindPasswordFile"`
+	UserBaseDN        string `json:"userBaseDN"`
+	UserFilter        string `json:"userFilter"`
+	MemberOfAttribute string `json:"memberOfAttribute"`
+	GroupBaseDN       string `json:"groupBaseDN"`
+	GroupFilter       string `json:"groupFilter"`
+	Timeout           string `json:"timeout"`
+}
+
+// loadLDAP reads an --ldap-config file strictly.
+func loadLDAP(path string) (*ldapauth.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ldap-config: %w", err)
+	}
+	var f ldapFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("--ldap-config %s: %w", path, err)
+	}
+	c := &ldapauth.Config{Name: "ldap", URL: f.URL, StartTLS: f.StartTLS, AllowPlaintext: f.AllowPlaintext, BindDN: f.BindDN,
+		UserBaseDN: f.UserBaseDN, UserFilter: f.UserFilter, MemberOfAttribute: f.MemberOfAttribute, GroupBaseDN: f.GroupBaseDN, GroupFilter: f.GroupFilter}
+	if f.BindPasswordFile != "" {
+		pw, err := os.ReadFile(f.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ldap-config %s: bindPasswordFile: %w", path, err)
+		}
+		c.BindPassword = string(trimNewline(pw))
+	}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ldap-config %s: caFile: %w", path, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ldap-config %s: caFile %s holds no PEM certificate", path, f.CAFile)
+		}
+		c.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if f.Timeout != "" {
+		d, err := time.ParseDuration(f.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("--ldap-config %s: timeout: %w", path, err)
+		}
+		c.Timeout = d
+	}
+	return c, nil
 }
 
 func newServerCmd() *cobra.Command {
@@ -76,6 +139,7 @@ run "mamori db update" for real data.`,
 	f.BoolVar(&fl.plainHTTP, "http", false, "serve plain HTTP (only on a loopback address, e.g. behind a TLS proxy on the same host)")
 	f.IntVar(&fl.workers, "workers", 1, "local scan workers")
 	f.StringVar(&fl.logFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&fl.ldapConfig, "ldap-config", "", "LDAP/Active Directory login configuration (JSON, see docs/sso.md)")
 	return cmd
 }
 
@@ -109,8 +173,14 @@ func runServer(cmd *cobra.Command, fl *serverFlags) error {
 			fmt.Fprintf(cmd.ErrOrStderr(), "No vulnerability database given: built the demo feed's into %s. Run `mamori db update --db %s` for real data.\n", vdb, vdb)
 		}
 	}
+	var ldapCfg *ldapauth.Config
+	if fl.ldapConfig != "" {
+		if ldapCfg, err = loadLDAP(fl.ldapConfig); err != nil {
+			return err
+		}
+	}
 	var password string
-	srv, err := server.New(ctx, server.Config{
+	srv, err := server.New(ctx, server.Config{LDAP: ldapCfg,
 		DataDir: fl.dataDir, DatabaseURL: fl.databaseURL, VulnDB: vdb, AdminPasswordFile: fl.adminPasswordFile,
 		InsecureCookie: fl.plainHTTP, Workers: fl.workers, Log: log,
 		FirstRun: func(_, pw string) { password = pw },

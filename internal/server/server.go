@@ -35,6 +35,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server/auth"
 	"github.com/mamorisec/mamori/internal/server/firstrun"
 	"github.com/mamorisec/mamori/internal/server/jobs"
+	"github.com/mamorisec/mamori/internal/server/ldapauth"
 	"github.com/mamorisec/mamori/internal/server/rbac"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/vulndb"
@@ -68,6 +69,9 @@ type Config struct {
 	Workers int
 	// Log is the structured logger.
 	Log *slog.Logger
+	// LDAP, when set, is a directory whose users may log in after the
+	// local users; role bindings on their group DNs grant their roles.
+	LDAP *ldapauth.Config
 	// FirstRun receives the generated admin password on the first start.
 	FirstRun func(username, password string)
 	// Now is the clock (time.Now when nil).
@@ -130,8 +134,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("audit trail: %w", err)
 	}
 	as := authStore{db}
+	var chain []auth.Authenticator
+	if cfg.LDAP != nil {
+		dir, err := ldapauth.New(*cfg.LDAP)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		chain = append(chain, directoryLogin{db: db, dir: dir})
+	}
 	s.auth, err = auth.New(auth.Config{
-		Users: as, Sessions: as, Tokens: as, InsecureCookie: cfg.InsecureCookie,
+		Users: as, Sessions: as, Tokens: as, InsecureCookie: cfg.InsecureCookie, Authenticators: chain,
 		Audit: s.auditAuth, Logger: cfg.Log, Now: cfg.Now,
 	})
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/api"
 	"github.com/mamorisec/mamori/internal/server/api/apitest"
+	"github.com/mamorisec/mamori/internal/server/ldapauth"
+	"github.com/mamorisec/mamori/internal/server/ldapauth/slapdtest"
 	"github.com/mamorisec/mamori/internal/server/rbac"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/testenv"
@@ -678,5 +680,53 @@ func pushLayout(t *testing.T, dir, ref string, reg *testenv.Registry) {
 	}
 	if err := remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLDAPLogin logs a directory user in through the API against a real
+// slapd; the role comes from a binding on the user's directory group.
+func TestLDAPLogin(t *testing.T) {
+	d := slapdtest.Start(t)
+	people, groups := "ou=people,"+slapdtest.Suffix, "ou=groups,"+slapdtest.Suffix
+	lara := "uid=lara," + people
+	auditors := "cn=auditors," + groups
+	d.Add(t,
+		slapdtest.Entry{DN: slapdtest.Suffix, Attrs: map[string][]string{"objectClass": {"dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}}},
+		slapdtest.Entry{DN: people, Attrs: map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"people"}}},
+		slapdtest.Entry{DN: groups, Attrs: map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"groups"}}},
+		slapdtest.Entry{DN: lara, Attrs: map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {"lara"}, "cn": {"Lara"}, "sn": {"Test"}, "userPassword": {"lara directory password"}}},
+		slapdtest.Entry{DN: auditors, Attrs: map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"auditors"}, "member": {lara}}},
+	)
+	f := &fixture{t: t, tokens: map[string]string{}}
+	srv, err := New(context.Background(), Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), VulnDB: filepath.Join(t.TempDir(), "none.db"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LDAP: &ldapauth.Config{URL: d.URL, AllowPlaintext: true, UserBaseDN: slapdtest.Suffix, UserFilter: "(&(objectClass=person)(uid={username}))",
+			GroupBaseDN: groups, GroupFilter: "(&(objectClass=groupOfNames)(member={userDN}))", Timeout: 5 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	f.srv, f.h = srv, srv.Handler()
+	if _, err := srv.db.CreateRoleBinding(context.Background(), store.RoleBinding{SubjectKind: store.SubjectGroup, Subject: auditors, Role: rbac.RoleAuditor, Scopes: []string{rbac.GlobalScopeName}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := f.login("lara", "wrong"); code != http.StatusUnauthorized {
+		t.Errorf("wrong directory password: %d", code)
+	}
+	s, code := f.login("lara", "lara directory password")
+	if code != http.StatusOK {
+		t.Fatalf("directory login: %d", code)
+	}
+	if code, body := s.do("GET", "/api/v1/audit", nil, false); code != http.StatusOK {
+		t.Errorf("auditor reads the audit trail: %d %s", code, body)
+	}
+	if code, _ := s.do("POST", "/api/v1/users", userRequest{Username: "x", Password: "a long enough password"}, true); code != http.StatusForbidden {
+		t.Errorf("auditor creates a user: %d", code)
+	}
+	u, err := srv.db.GetUserByName(context.Background(), "lara")
+	if err != nil || u.Source != store.SourceLDAP || u.PasswordHash != "" {
+		t.Errorf("directory user row: %+v %v", u, err)
 	}
 }
