@@ -207,6 +207,9 @@ func clauseRegexps(c rbac.Clause) ([]string, bool) {
 	return out, len(out) > 0
 }
 
+// registryAttrs are the RBAC attributes of a registry.
+func registryAttrs(host string) rbac.Attributes { return rbac.Attributes{Registry: host} }
+
 // imageAttrs are the RBAC attributes of a stored image.
 func imageAttrs(im store.Image) rbac.Attributes {
 	return rbac.Attributes{Registry: im.Registry, Image: im.Registry + "/" + im.Repository, Labels: im.Labels}

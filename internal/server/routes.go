@@ -20,6 +20,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server/jobs"
 	"github.com/mamorisec/mamori/internal/server/query"
 	"github.com/mamorisec/mamori/internal/server/rbac"
+	"github.com/mamorisec/mamori/internal/server/registry"
 	"github.com/mamorisec/mamori/internal/server/store"
 )
 
@@ -182,6 +183,8 @@ func (s *Server) routes() {
 		&api.Route{Method: "DELETE", Path: "/api/v1/exceptions/{id}", OperationID: "deleteException", Tag: "policies", Resource: rExceptions, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteException},
 		&api.Route{Method: "GET", Path: "/api/v1/registries", OperationID: "listRegistries", Tag: "registries", Resource: rRegistries, Action: "view", List: true, Response: store.Registry{}, Handler: s.listRegistries},
 		&api.Route{Method: "POST", Path: "/api/v1/registries", OperationID: "createRegistry", Tag: "registries", Summary: "Add a registry and its credentials (stored encrypted)", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Status: http.StatusCreated, Handler: s.createRegistry},
+		&api.Route{Method: "GET", Path: "/api/v1/registries/{id}/webhook", OperationID: "getRegistryWebhook", Tag: "registries", Summary: "Where and with which secret the registry sends push notifications", Resource: rRegistries, Action: "edit", Response: webhookInfo{}, Handler: s.getWebhook},
+		&api.Route{Method: "POST", Path: "/api/v1/registries/{id}/webhook", OperationID: "registryWebhook", Tag: "registries", Summary: "Push notifications (distribution, harbor or dockerhub payloads, ?kind=); authenticated by the registry's webhook secret", Public: true, Response: registry.WebhookResponse{}, Status: http.StatusAccepted, Handler: s.receiveWebhook},
 		&api.Route{Method: "DELETE", Path: "/api/v1/registries/{id}", OperationID: "deleteRegistry", Tag: "registries", Resource: rRegistries, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteRegistry},
 	)
 }

@@ -93,6 +93,7 @@ type Server struct {
 	data    *firstrun.Data
 	cancel  context.CancelFunc
 	done    chan struct{}
+	hooks   webhooks
 }
 
 // New opens (or creates) the data directory and the database, runs the
@@ -160,7 +161,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.router = api.NewRouter(cfg.Log, s.authz, s.metrics)
 	s.routes()
 	s.router.Mount("/api/v1/scanner/", jobs.NewHandler(s.queue, jobs.HandlerOptions{Authorize: s.authorizeScanner}))
-	s.handler = s.auth.Authenticate(s.auth.RequireCSRF(s.router))
+	top := http.NewServeMux()
+	// Registry push notifications carry the registry's webhook secret, not
+	// a user's session or token: they skip user authentication.
+	top.Handle("POST /api/v1/registries/{id}/webhook", s.router)
+	top.Handle("/", s.auth.Authenticate(s.auth.RequireCSRF(s.router)))
+	s.handler = top
 	return s, nil
 }
 
@@ -213,6 +219,11 @@ func (s *Server) Start() {
 	go func() {
 		defer close(s.done)
 		go s.queue.RunWorkers(ctx, s.scan, jobs.PoolOptions{Workers: s.cfg.Workers})
+		go func() {
+			if err := s.scheduler().Run(ctx, time.Minute); err != nil && ctx.Err() == nil {
+				s.cfg.Log.Error("registry scheduler stopped", "err", err)
+			}
+		}()
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
 		for {

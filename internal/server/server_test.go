@@ -278,6 +278,12 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 			f.t.Fatal(err)
 		}
 		return request{path: "/api/v1/registries/" + id(reg.ID)}
+	case "getRegistryWebhook":
+		reg, err := f.srv.db.CreateRegistry(ctx, store.Registry{Name: "w-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthNone})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/registries/" + id(reg.ID) + "/webhook"}
 	case "putSetting":
 		return request{path: "/api/v1/settings/ui.language", body: settingRequest{Value: json.RawMessage(`"ja"`)}}
 	case "createException":
@@ -729,4 +735,67 @@ func TestLDAPLogin(t *testing.T) {
 	if err != nil || u.Source != store.SourceLDAP || u.PasswordHash != "" {
 		t.Errorf("directory user row: %+v %v", u, err)
 	}
+}
+
+// TestRegistryWebhook registers a real registry, fetches its webhook
+// secret and posts a push notification: a forged secret is refused and a
+// valid push queues a scan of the pushed digest.
+func TestRegistryWebhook(t *testing.T) {
+	reg := testenv.Distribution(t, true)
+	layoutDir := filepath.Join(t.TempDir(), "layout")
+	if err := demo.Write(layoutDir, ""); err != nil {
+		t.Fatal(err)
+	}
+	pushLayout(t, layoutDir, reg.Host+"/team-a/demo:1", reg)
+	desc, err := remote.Head(must(name.ParseReference(reg.Host+"/team-a/demo:1")), remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, "")
+	code, body := f.do("admin", "POST", "/api/v1/registries", registryRequest{Name: "local", URL: "http://" + reg.Host, AuthType: store.AuthBasic, Username: reg.Username, Secret: reg.Password})
+	if code != http.StatusCreated {
+		t.Fatalf("registry: %d %s", code, body)
+	}
+	var created store.Registry
+	json.Unmarshal(body, &created)
+	code, body = f.do("admin", "GET", "/api/v1/registries/"+strconv.FormatInt(created.ID, 10)+"/webhook", nil)
+	var info webhookInfo
+	if err := json.Unmarshal(body, &info); code != 200 || err != nil || len(info.Secret) < 32 {
+		t.Fatalf("webhook info: %d %s", code, body)
+	}
+	if code, _ := f.do("dave", "GET", info.Path, nil); code != http.StatusForbidden && code != http.StatusNotFound {
+		t.Errorf("a viewer reads the webhook secret: %d", code)
+	}
+	envelope := map[string]any{"events": []map[string]any{{
+		"id": "e1", "timestamp": time.Now().UTC().Format(time.RFC3339), "action": "push",
+		"target": map[string]any{"mediaType": string(desc.MediaType), "digest": desc.Digest.String(), "size": desc.Size, "repository": "team-a/demo", "tag": "1",
+			"url": "http://" + reg.Host + "/v2/team-a/demo/manifests/" + desc.Digest.String()},
+	}}}
+	post := func(secret string) int {
+		code, _, _ := f.raw("POST", info.Path, envelope, func(r *http.Request) {
+			r.Header.Del("Origin")
+			r.Header.Set("Authorization", "Bearer "+secret)
+		})
+		return code
+	}
+	if code := post("forged-secret-forged-secret-forged"); code != http.StatusUnauthorized {
+		t.Errorf("forged webhook secret: %d", code)
+	}
+	if len(f.srv.queue.List()) != 0 {
+		t.Fatal("a forged push queued a scan")
+	}
+	if code := post(info.Secret); code != http.StatusAccepted {
+		t.Fatalf("push: %d", code)
+	}
+	jobs := f.srv.queue.List()
+	if len(jobs) != 1 || jobs[0].Digest != desc.Digest.String() || !strings.Contains(jobs[0].Ref, "team-a/demo") {
+		t.Errorf("queued jobs %+v", jobs)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
