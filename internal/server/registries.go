@@ -183,7 +183,9 @@ func (s *Server) scheduler() *registry.Scheduler {
 			defer db.Close()
 			return db.Info().Built.UTC().Format(time.RFC3339Nano)
 		},
-		Logf: func(format string, args ...any) { s.cfg.Log.Info(fmt.Sprintf(format, args...), "component", "registry-scheduler") },
+		Logf: func(format string, args ...any) {
+			s.cfg.Log.Info(fmt.Sprintf(format, args...), "component", "registry-scheduler")
+		},
 	}
 }
 
