@@ -32,6 +32,8 @@ func principalFrom(ctx context.Context) (rbac.Principal, bool) {
 // happen in the handlers, against the object's attributes.
 type authorizer struct {
 	db *store.Store
+	// denied records a refused request in the audit trail.
+	denied func(r *http.Request, ap *auth.Principal, rt *api.Route, reason string)
 }
 
 // resolve builds the RBAC principal for an authenticated request.
@@ -136,6 +138,9 @@ func (a *authorizer) Authorize(r *http.Request, rt *api.Route) error {
 	}
 	f := rbac.ListFilter(p, rbac.Action(rt.Action), rbac.ResourceType(rt.Resource))
 	if f.Kind == rbac.FilterNone {
+		if a.denied != nil {
+			a.denied(r, ap, rt, f.Reason)
+		}
 		return api.Errorf(http.StatusForbidden, api.CodeForbidden, "%s", f.Reason)
 	}
 	*r = *r.WithContext(context.WithValue(r.Context(), principalKey{}, p))

@@ -137,6 +137,16 @@ func (s *Server) routes() {
 			Resource: rScans, Action: "view", Response: json.RawMessage{}, Handler: s.getScanReport},
 		&api.Route{Method: "GET", Path: "/api/v1/vulnerabilities", OperationID: "listVulnerabilities", Tag: "vulnerabilities", Summary: "Vulnerability findings of the latest scan of each image in scope",
 			Resource: rVulns, Action: "view", List: true, Response: store.Vulnerability{}, Handler: s.listVulnerabilities},
+		&api.Route{Method: "GET", Path: "/api/v1/packages", OperationID: "listPackages", Tag: "vulnerabilities", Summary: "Packages of the latest scan of each image in scope",
+			Resource: rImages, Action: "view", List: true, Response: store.Package{}, Handler: s.listPackages},
+		&api.Route{Method: "GET", Path: "/api/v1/licenses", OperationID: "listLicenses", Tag: "vulnerabilities", Summary: "Package licenses of the latest scan of each image in scope",
+			Resource: rImages, Action: "view", List: true, Response: store.License{}, Handler: s.listLicenses},
+		&api.Route{Method: "GET", Path: "/api/v1/secrets", OperationID: "listSecrets", Tag: "vulnerabilities", Summary: "Secrets (redacted) found in images in scope",
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("secret")},
+		&api.Route{Method: "GET", Path: "/api/v1/malware", OperationID: "listMalware", Tag: "vulnerabilities", Summary: "Malware found in images in scope",
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("malware")},
+		&api.Route{Method: "GET", Path: "/api/v1/misconfigurations", OperationID: "listMisconfigurations", Tag: "vulnerabilities", Summary: "Misconfigurations of images in scope",
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("misconfiguration")},
 		&api.Route{Method: "GET", Path: "/api/v1/vulnerabilities/{id}/images", OperationID: "imagesWithVulnerability", Tag: "vulnerabilities", Summary: "Images affected by a vulnerability ID or alias",
 			Resource: rVulns, Action: "view", List: true, Response: store.Image{}, Handler: s.imagesWithVulnerability},
 		&api.Route{Method: "GET", Path: "/api/v1/packages/images", OperationID: "imagesWithPackage", Tag: "vulnerabilities", Summary: "Images with a package, optionally below a version (type, name, version query parameters)",
@@ -426,6 +436,44 @@ func (s *Server) listVulnerabilities(w http.ResponseWriter, r *http.Request) err
 	}
 	p, err := s.db.ListVulnerabilities(r.Context(), o)
 	return writePage(w, p, err)
+}
+
+func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
+	o, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Images); err != nil {
+		return err
+	}
+	p, err := s.db.ListPackages(r.Context(), o)
+	return writePage(w, p, err)
+}
+
+func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request) error {
+	o, err := listOptions(r)
+	if err != nil {
+		return err
+	}
+	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Images); err != nil {
+		return err
+	}
+	p, err := s.db.ListLicenses(r.Context(), o)
+	return writePage(w, p, err)
+}
+
+func (s *Server) listFindings(kind string) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		o, err := listOptions(r)
+		if err != nil {
+			return err
+		}
+		if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Vulnerabilities); err != nil {
+			return err
+		}
+		p, err := s.db.ListFindings(r.Context(), kind, o)
+		return writePage(w, p, err)
+	}
 }
 
 func (s *Server) imagesWithVulnerability(w http.ResponseWriter, r *http.Request) error {

@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
-	s.authz = &authorizer{db: db}
+	s.authz = &authorizer{db: db, denied: s.auditDenied}
 	s.queue = jobs.NewQueue(jobs.Config{Sink: scanSink{s}, Now: cfg.Now})
 	s.router = api.NewRouter(cfg.Log, s.authz, s.metrics)
 	s.routes()

@@ -517,7 +517,7 @@ func TestSessionTokenAndAudit(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("audit list: %d %s", code, body)
 	}
-	for _, action := range []string{"user.create", "auth.login_failed", "auth.login", "token.create", "token.revoke", "auth.logout"} {
+	for _, action := range []string{"user.create", "auth.login_failed", "auth.login", "token.create", "token.revoke", "auth.logout", "access.denied"} {
 		if !strings.Contains(string(body), `"action":"`+action+`"`) {
 			t.Errorf("audit trail lacks %s", action)
 		}
