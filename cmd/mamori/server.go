@@ -24,6 +24,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server"
 	"github.com/mamorisec/mamori/internal/server/jobs"
 	"github.com/mamorisec/mamori/internal/server/ldapauth"
+	"github.com/mamorisec/mamori/internal/server/oidcauth"
 	"github.com/mamorisec/mamori/internal/vulndb"
 )
 
@@ -50,6 +51,42 @@ type serverFlags struct {
 	workers                                               int
 	logFormat                                             string
 	ldapConfig                                            string
+	oidcConfig                                            string
+}
+
+// oidcFile is the --oidc-config file (JSON); docs/sso.md describes it.
+type oidcFile struct {
+	Issuer           string   `json:"issuer"`
+	ClientID         string   `json:"clientID"`
+	ClientSecretFile string   `json:"clientSecretFile"`
+	RedirectURL      string   `json:"redirectURL"`
+	Scopes           []string `json:"scopes"`
+	UsernameClaim    string   `json:"usernameClaim"`
+	GroupsClaim      string   `json:"groupsClaim"`
+}
+
+// loadOIDC reads an --oidc-config file strictly.
+func loadOIDC(path string) (*oidcauth.Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--oidc-config: %w", err)
+	}
+	var f oidcFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("--oidc-config %s: %w", path, err)
+	}
+	c := &oidcauth.Config{Name: "oidc", Issuer: f.Issuer, ClientID: f.ClientID, RedirectURL: f.RedirectURL, Scopes: f.Scopes,
+		UsernameClaim: f.UsernameClaim, GroupsClaim: f.GroupsClaim}
+	if f.ClientSecretFile != "" {
+		sec, err := os.ReadFile(f.ClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-config %s: clientSecretFile: %w", path, err)
+		}
+		c.ClientSecret = string(trimNewline(sec))
+	}
+	return c, nil
 }
 
 // ldapFile is the --ldap-config file (JSON); docs/sso.md describes it.
@@ -140,6 +177,7 @@ run "mamori db update" for real data.`,
 	f.IntVar(&fl.workers, "workers", 1, "local scan workers")
 	f.StringVar(&fl.logFormat, "log-format", "json", "log format: json or text")
 	f.StringVar(&fl.ldapConfig, "ldap-config", "", "LDAP/Active Directory login configuration (JSON, see docs/sso.md)")
+	f.StringVar(&fl.oidcConfig, "oidc-config", "", "OIDC single sign-on configuration (JSON, see docs/sso.md)")
 	return cmd
 }
 
@@ -179,8 +217,14 @@ func runServer(cmd *cobra.Command, fl *serverFlags) error {
 			return err
 		}
 	}
+	var oidcCfg *oidcauth.Config
+	if fl.oidcConfig != "" {
+		if oidcCfg, err = loadOIDC(fl.oidcConfig); err != nil {
+			return err
+		}
+	}
 	var password string
-	srv, err := server.New(ctx, server.Config{LDAP: ldapCfg,
+	srv, err := server.New(ctx, server.Config{LDAP: ldapCfg, OIDC: oidcCfg,
 		DataDir: fl.dataDir, DatabaseURL: fl.databaseURL, VulnDB: vdb, AdminPasswordFile: fl.adminPasswordFile,
 		InsecureCookie: fl.plainHTTP, Workers: fl.workers, Log: log,
 		FirstRun: func(_, pw string) { password = pw },

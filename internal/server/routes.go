@@ -119,6 +119,8 @@ func (s *Server) routes() {
 		&api.Route{Method: "GET", Path: auth.SessionPath, OperationID: "session", Tag: "auth", Summary: "The current user and CSRF token", Public: true,
 			Response: auth.SessionResponse{}, Handler: wrap(s.auth.HandleSession)},
 
+		&api.Route{Method: "GET", Path: "/api/v1/auth/oidc/login", OperationID: "oidcLogin", Tag: "auth", Summary: "Start single sign-on (redirects to the OIDC provider)", Public: true, Status: http.StatusFound, Handler: s.oidcBegin},
+		&api.Route{Method: "GET", Path: "/api/v1/auth/oidc/callback", OperationID: "oidcCallback", Tag: "auth", Summary: "The OIDC provider's redirect back; starts a session", Public: true, Status: http.StatusFound, Handler: s.oidcCallback},
 		&api.Route{Method: "POST", Path: "/api/v1/auth/password", OperationID: "changePassword", Tag: "auth", Summary: "Change the caller's own password (the current one is required)",
 			Public: true, Request: passwordRequest{}, Status: http.StatusNoContent, Handler: s.changePassword},
 

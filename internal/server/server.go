@@ -36,6 +36,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server/firstrun"
 	"github.com/mamorisec/mamori/internal/server/jobs"
 	"github.com/mamorisec/mamori/internal/server/ldapauth"
+	"github.com/mamorisec/mamori/internal/server/oidcauth"
 	"github.com/mamorisec/mamori/internal/server/rbac"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/vulndb"
@@ -72,6 +73,11 @@ type Config struct {
 	// LDAP, when set, is a directory whose users may log in after the
 	// local users; role bindings on their group DNs grant their roles.
 	LDAP *ldapauth.Config
+	// OIDC, when set, is a single sign-on provider (authorization code +
+	// PKCE); its RedirectURL must be this server's
+	// /api/v1/auth/oidc/callback. An empty CookieKey is derived from the
+	// server key.
+	OIDC *oidcauth.Config
 	// FirstRun receives the generated admin password on the first start.
 	FirstRun func(username, password string)
 	// Now is the clock (time.Now when nil).
@@ -94,6 +100,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	hooks   webhooks
+	oidc    *oidcauth.Provider
 }
 
 // New opens (or creates) the data directory and the database, runs the
@@ -151,6 +158,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	if cfg.OIDC != nil {
+		oc := *cfg.OIDC
+		if len(oc.CookieKey) == 0 {
+			oc.CookieKey = deriveKey(data.Key, "oidc state cookie")
+		}
+		if s.oidc, err = oidcauth.New(ctx, oc); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	if err := s.ensureAdmin(ctx); err != nil {
 		db.Close()

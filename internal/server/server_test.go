@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,8 @@ import (
 	"github.com/mamorisec/mamori/internal/server/api/apitest"
 	"github.com/mamorisec/mamori/internal/server/ldapauth"
 	"github.com/mamorisec/mamori/internal/server/ldapauth/slapdtest"
+	"github.com/mamorisec/mamori/internal/server/oidcauth"
+	"github.com/mamorisec/mamori/internal/server/oidcauth/oidctest"
 	"github.com/mamorisec/mamori/internal/server/rbac"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/testenv"
@@ -798,4 +802,66 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestOIDCLogin signs in through an OIDC provider (authorization code +
+// PKCE) with a browser-like client; the group claim's role binding gives
+// the user access, and the session works like a password login's.
+func TestOIDCLogin(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + l.Addr().String()
+	callback := base + "/api/v1/auth/oidc/callback"
+	idp := oidctest.Start(t, "mamori-console", "console-secret", callback,
+		oidctest.User{Subject: "u-42", PreferredUsername: "olive", Name: "Olive", Email: "olive@example.org", Groups: []string{"console-auditors"}})
+	srv, err := New(context.Background(), Config{
+		DataDir: filepath.Join(t.TempDir(), "data"), VulnDB: filepath.Join(t.TempDir(), "none.db"), InsecureCookie: true,
+		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OIDC: &oidcauth.Config{Issuer: idp.Issuer, ClientID: "mamori-console", ClientSecret: "console-secret", RedirectURL: callback},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(l)
+	defer hs.Close()
+	if _, err := srv.db.CreateRoleBinding(context.Background(), store.RoleBinding{SubjectKind: store.SubjectGroup, Subject: "console-auditors", Role: rbac.RoleAuditor, Scopes: []string{rbac.GlobalScopeName}}); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := browser.Get(base + "/api/v1/auth/oidc/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/" {
+		t.Fatalf("the flow ended at %s", resp.Request.URL)
+	}
+	resp, err = browser.Get(base + "/api/v1/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"username":"olive"`) || !strings.Contains(string(body), "console-auditors") {
+		t.Fatalf("session after SSO: %d %s", resp.StatusCode, body)
+	}
+	resp, err = browser.Get(base + "/api/v1/audit")
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("auditor via SSO reads the audit trail: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	// A callback without the flow's state cookie is refused.
+	resp, err = http.Get(callback + "?code=forged&state=forged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged callback: %d", resp.StatusCode)
+	}
 }

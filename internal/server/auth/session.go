@@ -144,3 +144,22 @@ func (s *Service) setSessionCookie(w http.ResponseWriter, sid string) {
 func (s *Service) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, s.sessionCookie("", -1))
 }
+
+// StartSession logs in an identity that an external flow verified (an
+// OIDC callback): any session the client presented is deleted (session
+// fixation), a new one is created, its cookie set, and the login audited.
+func (s *Service) StartSession(w http.ResponseWriter, r *http.Request, id *Identity) error {
+	ctx := r.Context()
+	if c, err := r.Cookie(s.cookie); err == nil && c.Value != "" {
+		if err := s.DeleteSession(ctx, c.Value); err != nil {
+			return err
+		}
+	}
+	sid, _, err := s.CreateSession(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, sid)
+	s.audit(ctx, AuditEvent{Actor: id.Username, Action: ActionLogin, ClientIP: s.clientIP(r), Source: id.Source})
+	return nil
+}
