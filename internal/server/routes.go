@@ -126,44 +126,44 @@ func (s *Server) routes() {
 
 		// Images, scans and findings.
 		&api.Route{Method: "GET", Path: "/api/v1/images", OperationID: "listImages", Tag: "images", Summary: "Images in the caller's scopes",
-			Resource: rImages, Action: "view", List: true, Response: store.Image{}, Handler: s.listImages},
+			Resource: rImages, Action: "view", List: true, Response: store.Image{}, Handler: list(rbac.Images, s.db.ListImages)},
 		&api.Route{Method: "GET", Path: "/api/v1/images/{id}", OperationID: "getImage", Tag: "images", Summary: "One image",
 			Resource: rImages, Action: "view", Response: store.Image{}, Handler: s.getImage},
 		&api.Route{Method: "POST", Path: "/api/v1/scans", OperationID: "requestScan", Tag: "scans", Summary: "Queue a scan of a registry image",
 			Resource: rScans, Action: "edit", Request: scanRequest{}, Response: scanAccepted{}, Status: http.StatusAccepted, Handler: s.requestScan},
 		&api.Route{Method: "GET", Path: "/api/v1/scans", OperationID: "listScans", Tag: "scans", Summary: "Scans of images in the caller's scopes",
-			Resource: rScans, Action: "view", List: true, Response: store.Scan{}, Handler: s.listScans},
+			Resource: rScans, Action: "view", List: true, Response: store.Scan{}, Handler: list(rbac.Scans, s.db.ListScans)},
 		&api.Route{Method: "GET", Path: "/api/v1/scans/{id}", OperationID: "getScan", Tag: "scans", Summary: "One scan",
 			Resource: rScans, Action: "view", Response: store.Scan{}, Handler: s.getScan},
 		&api.Route{Method: "GET", Path: "/api/v1/scans/{id}/report", OperationID: "getScanReport", Tag: "scans", Summary: "The scan's full report (the JSON of mamori scan)",
 			Resource: rScans, Action: "view", Response: json.RawMessage{}, Handler: s.getScanReport},
 		&api.Route{Method: "GET", Path: "/api/v1/vulnerabilities", OperationID: "listVulnerabilities", Tag: "vulnerabilities", Summary: "Vulnerability findings of the latest scan of each image in scope",
-			Resource: rVulns, Action: "view", List: true, Response: store.Vulnerability{}, Handler: s.listVulnerabilities},
+			Resource: rVulns, Action: "view", List: true, Response: store.Vulnerability{}, Handler: list(rbac.Vulnerabilities, s.db.ListVulnerabilities)},
 		&api.Route{Method: "GET", Path: "/api/v1/packages", OperationID: "listPackages", Tag: "vulnerabilities", Summary: "Packages of the latest scan of each image in scope",
-			Resource: rImages, Action: "view", List: true, Response: store.Package{}, Handler: s.listPackages},
+			Resource: rImages, Action: "view", List: true, Response: store.Package{}, Handler: list(rbac.Images, s.db.ListPackages)},
 		&api.Route{Method: "GET", Path: "/api/v1/licenses", OperationID: "listLicenses", Tag: "vulnerabilities", Summary: "Package licenses of the latest scan of each image in scope",
-			Resource: rImages, Action: "view", List: true, Response: store.License{}, Handler: s.listLicenses},
+			Resource: rImages, Action: "view", List: true, Response: store.License{}, Handler: list(rbac.Images, s.db.ListLicenses)},
 		&api.Route{Method: "GET", Path: "/api/v1/secrets", OperationID: "listSecrets", Tag: "vulnerabilities", Summary: "Secrets (redacted) found in images in scope",
-			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("secret")},
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: list(rbac.Vulnerabilities, findings(s.db, "secret"))},
 		&api.Route{Method: "GET", Path: "/api/v1/malware", OperationID: "listMalware", Tag: "vulnerabilities", Summary: "Malware found in images in scope",
-			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("malware")},
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: list(rbac.Vulnerabilities, findings(s.db, "malware"))},
 		&api.Route{Method: "GET", Path: "/api/v1/misconfigurations", OperationID: "listMisconfigurations", Tag: "vulnerabilities", Summary: "Misconfigurations of images in scope",
-			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: s.listFindings("misconfiguration")},
+			Resource: rVulns, Action: "view", List: true, Response: store.Finding{}, Handler: list(rbac.Vulnerabilities, findings(s.db, "misconfiguration"))},
 		&api.Route{Method: "GET", Path: "/api/v1/vulnerabilities/{id}/images", OperationID: "imagesWithVulnerability", Tag: "vulnerabilities", Summary: "Images affected by a vulnerability ID or alias",
 			Resource: rVulns, Action: "view", List: true, Response: store.Image{}, Handler: s.imagesWithVulnerability},
 		&api.Route{Method: "GET", Path: "/api/v1/packages/images", OperationID: "imagesWithPackage", Tag: "vulnerabilities", Summary: "Images with a package, optionally below a version (type, name, version query parameters)",
 			Resource: rImages, Action: "view", List: true, Response: store.PackageHit{}, Handler: s.imagesWithPackage},
 
 		// Identity and access.
-		&api.Route{Method: "GET", Path: "/api/v1/users", OperationID: "listUsers", Tag: "users", Resource: rUsers, Action: "view", List: true, Response: store.User{}, Handler: s.listUsers},
+		&api.Route{Method: "GET", Path: "/api/v1/users", OperationID: "listUsers", Tag: "users", Resource: rUsers, Action: "view", List: true, Response: store.User{}, Handler: list("", s.db.ListUsers)},
 		&api.Route{Method: "POST", Path: "/api/v1/users", OperationID: "createUser", Tag: "users", Resource: rUsers, Action: "edit", Request: userRequest{}, Response: store.User{}, Status: http.StatusCreated, Handler: s.createUser},
 		&api.Route{Method: "GET", Path: "/api/v1/users/{id}", OperationID: "getUser", Tag: "users", Resource: rUsers, Action: "view", Response: store.User{}, Handler: s.getUser},
 		&api.Route{Method: "DELETE", Path: "/api/v1/users/{id}", OperationID: "deleteUser", Tag: "users", Resource: rUsers, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteUser},
-		&api.Route{Method: "GET", Path: "/api/v1/roles", OperationID: "listRoles", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.Role{}, Handler: s.listRoles},
+		&api.Route{Method: "GET", Path: "/api/v1/roles", OperationID: "listRoles", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.Role{}, Handler: list("", s.db.ListRoles)},
 		&api.Route{Method: "POST", Path: "/api/v1/roles", OperationID: "createRole", Tag: "users", Resource: rRoles, Action: "edit", Request: rbac.Role{}, Response: store.Role{}, Status: http.StatusCreated, Handler: s.createRole},
-		&api.Route{Method: "GET", Path: "/api/v1/scopes", OperationID: "listScopes", Tag: "users", Resource: rScopes, Action: "view", List: true, Response: store.AppScope{}, Handler: s.listScopes},
+		&api.Route{Method: "GET", Path: "/api/v1/scopes", OperationID: "listScopes", Tag: "users", Resource: rScopes, Action: "view", List: true, Response: store.AppScope{}, Handler: list("", s.db.ListAppScopes)},
 		&api.Route{Method: "POST", Path: "/api/v1/scopes", OperationID: "createScope", Tag: "users", Resource: rScopes, Action: "edit", Request: rbac.ApplicationScope{}, Response: store.AppScope{}, Status: http.StatusCreated, Handler: s.createScope},
-		&api.Route{Method: "GET", Path: "/api/v1/role-bindings", OperationID: "listRoleBindings", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.RoleBinding{}, Handler: s.listBindings},
+		&api.Route{Method: "GET", Path: "/api/v1/role-bindings", OperationID: "listRoleBindings", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.RoleBinding{}, Handler: list("", s.db.ListRoleBindings)},
 		&api.Route{Method: "POST", Path: "/api/v1/role-bindings", OperationID: "createRoleBinding", Tag: "users", Resource: rRoles, Action: "edit", Request: store.RoleBinding{}, Response: store.RoleBinding{}, Status: http.StatusCreated, Handler: s.createBinding},
 		&api.Route{Method: "DELETE", Path: "/api/v1/role-bindings/{id}", OperationID: "deleteRoleBinding", Tag: "users", Resource: rRoles, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteBinding},
 		&api.Route{Method: "GET", Path: "/api/v1/tokens", OperationID: "listTokens", Tag: "tokens", Resource: rTokens, Action: "view", List: true, Response: store.APIToken{}, Handler: s.listTokens},
@@ -171,29 +171,29 @@ func (s *Server) routes() {
 		&api.Route{Method: "DELETE", Path: "/api/v1/tokens/{id}", OperationID: "revokeToken", Tag: "tokens", Resource: rTokens, Action: "edit", Status: http.StatusNoContent, Handler: s.revokeToken},
 
 		// Audit trail.
-		&api.Route{Method: "GET", Path: "/api/v1/audit", OperationID: "listAudit", Tag: "audit", Resource: rAudit, Action: "view", List: true, Response: audit.Event{}, Handler: s.listAudit},
+		&api.Route{Method: "GET", Path: "/api/v1/audit", OperationID: "listAudit", Tag: "audit", Resource: rAudit, Action: "view", List: true, Response: audit.Event{}, Handler: list("", s.db.ListAuditEvents)},
 		&api.Route{Method: "GET", Path: "/api/v1/audit/export", OperationID: "exportAudit", Tag: "audit", Summary: "The whole trail as CSV (format=csv) or JSON lines (format=jsonl)", Resource: rAudit, Action: "view", Handler: s.exportAudit},
 		&api.Route{Method: "GET", Path: "/api/v1/audit/verify", OperationID: "verifyAudit", Tag: "audit", Summary: "Check the hash chain", Resource: rAudit, Action: "view", Response: auditVerification{}, Handler: s.verifyAudit},
 
 		// Policies, settings, exceptions.
-		&api.Route{Method: "GET", Path: "/api/v1/policies/assurance", OperationID: "listAssurancePolicies", Tag: "policies", Resource: rAssurance, Action: "view", List: true, Response: store.Policy{}, Handler: s.listPolicies(store.PolicyAssurance)},
+		&api.Route{Method: "GET", Path: "/api/v1/policies/assurance", OperationID: "listAssurancePolicies", Tag: "policies", Resource: rAssurance, Action: "view", List: true, Response: store.Policy{}, Handler: list("", policies(s.db, store.PolicyAssurance))},
 		&api.Route{Method: "POST", Path: "/api/v1/policies/assurance", OperationID: "createAssurancePolicy", Tag: "policies", Resource: rAssurance, Action: "edit", Request: policyRequest{}, Response: store.Policy{}, Status: http.StatusCreated, Handler: s.savePolicy(store.PolicyAssurance, true)},
 		&api.Route{Method: "GET", Path: "/api/v1/policies/assurance/{name}", OperationID: "getAssurancePolicy", Tag: "policies", Resource: rAssurance, Action: "view", Response: store.Policy{}, Handler: s.getPolicy(store.PolicyAssurance)},
 		&api.Route{Method: "PUT", Path: "/api/v1/policies/assurance/{name}", OperationID: "updateAssurancePolicy", Tag: "policies", Summary: "Store a new version", Resource: rAssurance, Action: "edit", Request: policyRequest{}, Response: store.Policy{}, Handler: s.savePolicy(store.PolicyAssurance, false)},
 		&api.Route{Method: "GET", Path: "/api/v1/policies/assurance/{name}/versions", OperationID: "listAssurancePolicyVersions", Tag: "policies", Resource: rAssurance, Action: "view", List: true, Response: store.Policy{}, Handler: s.policyVersions(store.PolicyAssurance)},
 		&api.Route{Method: "DELETE", Path: "/api/v1/policies/assurance/{name}", OperationID: "deleteAssurancePolicy", Tag: "policies", Resource: rAssurance, Action: "edit", Status: http.StatusNoContent, Handler: s.deletePolicy(store.PolicyAssurance)},
-		&api.Route{Method: "GET", Path: "/api/v1/policies/runtime", OperationID: "listRuntimePolicies", Tag: "policies", Resource: rRuntime, Action: "view", List: true, Response: store.Policy{}, Handler: s.listPolicies(store.PolicyRuntime)},
+		&api.Route{Method: "GET", Path: "/api/v1/policies/runtime", OperationID: "listRuntimePolicies", Tag: "policies", Resource: rRuntime, Action: "view", List: true, Response: store.Policy{}, Handler: list("", policies(s.db, store.PolicyRuntime))},
 		&api.Route{Method: "POST", Path: "/api/v1/policies/runtime", OperationID: "createRuntimePolicy", Tag: "policies", Resource: rRuntime, Action: "edit", Request: policyRequest{}, Response: store.Policy{}, Status: http.StatusCreated, Handler: s.savePolicy(store.PolicyRuntime, true)},
 		&api.Route{Method: "GET", Path: "/api/v1/policies/runtime/{name}", OperationID: "getRuntimePolicy", Tag: "policies", Resource: rRuntime, Action: "view", Response: store.Policy{}, Handler: s.getPolicy(store.PolicyRuntime)},
 		&api.Route{Method: "PUT", Path: "/api/v1/policies/runtime/{name}", OperationID: "updateRuntimePolicy", Tag: "policies", Summary: "Store a new version", Resource: rRuntime, Action: "edit", Request: policyRequest{}, Response: store.Policy{}, Handler: s.savePolicy(store.PolicyRuntime, false)},
 		&api.Route{Method: "GET", Path: "/api/v1/policies/runtime/{name}/versions", OperationID: "listRuntimePolicyVersions", Tag: "policies", Resource: rRuntime, Action: "view", List: true, Response: store.Policy{}, Handler: s.policyVersions(store.PolicyRuntime)},
 		&api.Route{Method: "DELETE", Path: "/api/v1/policies/runtime/{name}", OperationID: "deleteRuntimePolicy", Tag: "policies", Resource: rRuntime, Action: "edit", Status: http.StatusNoContent, Handler: s.deletePolicy(store.PolicyRuntime)},
-		&api.Route{Method: "GET", Path: "/api/v1/settings", OperationID: "listSettings", Tag: "settings", Resource: rSettings, Action: "view", List: true, Response: store.Setting{}, Handler: s.listSettings},
+		&api.Route{Method: "GET", Path: "/api/v1/settings", OperationID: "listSettings", Tag: "settings", Resource: rSettings, Action: "view", List: true, Response: store.Setting{}, Handler: list("", s.db.ListSettings)},
 		&api.Route{Method: "PUT", Path: "/api/v1/settings/{key}", OperationID: "putSetting", Tag: "settings", Resource: rSettings, Action: "edit", Request: settingRequest{}, Status: http.StatusNoContent, Handler: s.putSetting},
-		&api.Route{Method: "GET", Path: "/api/v1/exceptions", OperationID: "listExceptions", Tag: "policies", Resource: rExceptions, Action: "view", List: true, Response: store.Exception{}, Handler: s.listExceptions},
+		&api.Route{Method: "GET", Path: "/api/v1/exceptions", OperationID: "listExceptions", Tag: "policies", Resource: rExceptions, Action: "view", List: true, Response: store.Exception{}, Handler: list("", s.db.ListExceptions)},
 		&api.Route{Method: "POST", Path: "/api/v1/exceptions", OperationID: "createException", Tag: "policies", Resource: rExceptions, Action: "edit", Request: assurance.Exception{}, Response: store.Exception{}, Status: http.StatusCreated, Handler: s.createException},
 		&api.Route{Method: "DELETE", Path: "/api/v1/exceptions/{id}", OperationID: "deleteException", Tag: "policies", Resource: rExceptions, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteException},
-		&api.Route{Method: "GET", Path: "/api/v1/registries", OperationID: "listRegistries", Tag: "registries", Resource: rRegistries, Action: "view", List: true, Response: store.Registry{}, Handler: s.listRegistries},
+		&api.Route{Method: "GET", Path: "/api/v1/registries", OperationID: "listRegistries", Tag: "registries", Resource: rRegistries, Action: "view", List: true, Response: store.Registry{}, Handler: list("", s.db.ListRegistries)},
 		&api.Route{Method: "POST", Path: "/api/v1/registries", OperationID: "createRegistry", Tag: "registries", Summary: "Add a registry and its credentials (stored encrypted)", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Status: http.StatusCreated, Handler: s.createRegistry},
 		&api.Route{Method: "GET", Path: "/api/v1/registries/{id}/webhook", OperationID: "getRegistryWebhook", Tag: "registries", Summary: "Where and with which secret the registry sends push notifications", Resource: rRegistries, Action: "edit", Response: webhookInfo{}, Handler: s.getWebhook},
 		&api.Route{Method: "POST", Path: "/api/v1/registries/{id}/webhook", OperationID: "registryWebhook", Tag: "registries", Summary: "Push notifications (distribution, harbor or dockerhub payloads, ?kind=); authenticated by the registry's webhook secret", Public: true, Response: registry.WebhookResponse{}, Status: http.StatusAccepted, Handler: s.receiveWebhook},
@@ -232,6 +232,39 @@ func storeErr(err error) error {
 		return api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 	}
 	return err
+}
+
+// list serves a list endpoint: the query parameters, for image-related
+// resources (t not empty) the caller's scope restriction, and the store
+// query.
+func list[T any](t rbac.ResourceType, fetch func(context.Context, store.ListOptions) (store.Page[T], error)) api.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		o, err := listOptions(r)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			if o.Scope, err = listScope(r.Context(), rbac.View, t); err != nil {
+				return err
+			}
+		}
+		p, err := fetch(r.Context(), o)
+		return writePage(w, p, err)
+	}
+}
+
+// findings lists the content findings of one kind.
+func findings(db *store.Store, kind string) func(context.Context, store.ListOptions) (store.Page[store.Finding], error) {
+	return func(ctx context.Context, o store.ListOptions) (store.Page[store.Finding], error) {
+		return db.ListFindings(ctx, kind, o)
+	}
+}
+
+// policies lists the current policies of one kind.
+func policies(db *store.Store, kind string) func(context.Context, store.ListOptions) (store.Page[store.Policy], error) {
+	return func(ctx context.Context, o store.ListOptions) (store.Page[store.Policy], error) {
+		return db.ListPolicies(ctx, kind, o)
+	}
 }
 
 func writePage[T any](w http.ResponseWriter, p store.Page[T], err error) error {
@@ -323,18 +356,6 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Images); err != nil {
-		return err
-	}
-	p, err := s.db.ListImages(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 // image loads an image the caller may see; others are not found.
 func (s *Server) image(r *http.Request, id int64, action rbac.Action, t rbac.ResourceType) (store.Image, error) {
 	im, err := s.db.GetImage(r.Context(), id, nil)
@@ -381,18 +402,6 @@ func (s *Server) requestScan(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listScans(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Scans); err != nil {
-		return err
-	}
-	p, err := s.db.ListScans(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 func (s *Server) scanOf(r *http.Request) (store.Scan, error) {
 	id, err := pathID(r)
 	if err != nil {
@@ -428,56 +437,6 @@ func (s *Server) getScanReport(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listVulnerabilities(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Vulnerabilities); err != nil {
-		return err
-	}
-	p, err := s.db.ListVulnerabilities(r.Context(), o)
-	return writePage(w, p, err)
-}
-
-func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Images); err != nil {
-		return err
-	}
-	p, err := s.db.ListPackages(r.Context(), o)
-	return writePage(w, p, err)
-}
-
-func (s *Server) listLicenses(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Images); err != nil {
-		return err
-	}
-	p, err := s.db.ListLicenses(r.Context(), o)
-	return writePage(w, p, err)
-}
-
-func (s *Server) listFindings(kind string) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		o, err := listOptions(r)
-		if err != nil {
-			return err
-		}
-		if o.Scope, err = listScope(r.Context(), rbac.View, rbac.Vulnerabilities); err != nil {
-			return err
-		}
-		p, err := s.db.ListFindings(r.Context(), kind, o)
-		return writePage(w, p, err)
-	}
-}
-
 func (s *Server) imagesWithVulnerability(w http.ResponseWriter, r *http.Request) error {
 	o, err := listOptions(r)
 	if err != nil {
@@ -505,15 +464,6 @@ func (s *Server) imagesWithPackage(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p, err := s.db.ImagesWithPackage(r.Context(), q.Get("type"), q.Get("name"), q.Get("version"), store.CrossImageOptions{Limit: o.Limit, Cursor: o.Cursor, Scope: sc})
-	return writePage(w, p, err)
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListUsers(r.Context(), o)
 	return writePage(w, p, err)
 }
 
@@ -575,15 +525,6 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listRoles(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListRoles(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 func (s *Server) createRole(w http.ResponseWriter, r *http.Request) error {
 	b, err := readBody(w, r)
 	if err != nil {
@@ -608,15 +549,6 @@ func (s *Server) createRole(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listScopes(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListAppScopes(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 func (s *Server) createScope(w http.ResponseWriter, r *http.Request) error {
 	b, err := readBody(w, r)
 	if err != nil {
@@ -635,15 +567,6 @@ func (s *Server) createScope(w http.ResponseWriter, r *http.Request) error {
 	}
 	api.WriteJSON(w, http.StatusCreated, out)
 	return nil
-}
-
-func (s *Server) listBindings(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListRoleBindings(r.Context(), o)
-	return writePage(w, p, err)
 }
 
 func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) error {
@@ -761,15 +684,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListAuditEvents(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
 	format := r.URL.Query().Get("format")
 	st := auditStore{s.db}
@@ -793,17 +707,6 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	api.WriteJSON(w, http.StatusOK, auditVerification{OK: rep.OK(), Events: rep.Events, Message: rep.String()})
 	return nil
-}
-
-func (s *Server) listPolicies(kind string) api.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		o, err := listOptions(r)
-		if err != nil {
-			return err
-		}
-		p, err := s.db.ListPolicies(r.Context(), kind, o)
-		return writePage(w, p, err)
-	}
 }
 
 func (s *Server) getPolicy(kind string) api.HandlerFunc {
@@ -894,15 +797,6 @@ func (s *Server) deletePolicy(kind string) api.HandlerFunc {
 	}
 }
 
-func (s *Server) listSettings(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListSettings(r.Context(), o)
-	return writePage(w, p, err)
-}
-
 func (s *Server) putSetting(w http.ResponseWriter, r *http.Request) error {
 	var in settingRequest
 	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
@@ -921,15 +815,6 @@ func (s *Server) putSetting(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func (s *Server) listExceptions(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListExceptions(r.Context(), o)
-	return writePage(w, p, err)
 }
 
 func (s *Server) createException(w http.ResponseWriter, r *http.Request) error {
@@ -980,15 +865,6 @@ func (s *Server) deleteException(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-func (s *Server) listRegistries(w http.ResponseWriter, r *http.Request) error {
-	o, err := listOptions(r)
-	if err != nil {
-		return err
-	}
-	p, err := s.db.ListRegistries(r.Context(), o)
-	return writePage(w, p, err)
 }
 
 // registryRequest adds a registry.

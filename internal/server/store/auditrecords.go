@@ -13,9 +13,7 @@ import (
 
 // AuditRecord is an audit event whose hash chain the caller computed (the
 // server's audit package, with a keyed hash): the store keeps the indexed
-// columns and the whole event as Event, verbatim. Use either AppendAudit
-// (the store chains) or AppendAuditEvent (the caller chains) on one
-// database, not both.
+// columns and the whole event as Event, verbatim.
 type AuditRecord struct {
 	Seq          int64
 	Time         time.Time
@@ -24,8 +22,8 @@ type AuditRecord struct {
 	ResourceType string
 	ResourceID   string
 	Outcome      string
-	// Before, After and PrevHash are optional copies of the event's fields
-	// for ListAudit and GetAudit.
+	// Before, After and PrevHash are optional copies of the event's
+	// fields, for queries in SQL.
 	Before   json.RawMessage
 	After    json.RawMessage
 	PrevHash string
@@ -99,8 +97,8 @@ func (s *Store) RangeAuditEvents(ctx context.Context, fromSeq int64, fn func([]b
 }
 
 // ListAuditEvents returns a page of the Event JSON of audit records,
-// newest first by default, with the fields of ListAudit.
+// newest first by default. Fields: seq, time, actor, action,
+// resourceType, resourceID, outcome.
 func (s *Store) ListAuditEvents(ctx context.Context, opts ListOptions) (Page[json.RawMessage], error) {
-	return list(ctx, s, &listSpec[json.RawMessage]{schema: auditList.schema, from: auditList.from, cols: "a.event",
-		scan: func(m *json.RawMessage) []any { return []any{rawCol{m}} }, def: auditList.def}, opts)
+	return list(ctx, s, auditList, opts)
 }
