@@ -287,6 +287,21 @@ func pathID(r *http.Request) (int64, error) {
 	return n, nil
 }
 
+// respond records a change in the audit trail and then answers: v as
+// JSON with status, or no body for 204. A change that cannot be audited
+// is answered as a server error.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v any, action, typ, id string, before, after any) error {
+	if err := s.record(r, action, typ, id, before, after); err != nil {
+		return err
+	}
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return nil
+	}
+	api.WriteJSON(w, status, v)
+	return nil
+}
+
 // record appends an audit event for a change by the caller.
 func (s *Server) record(r *http.Request, action, typ, id string, before, after any) error {
 	ap, _ := auth.PrincipalFrom(r.Context())
@@ -349,11 +364,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := s.auth.SetPassword(r.Context(), ap.UserID, in.New); err != nil {
 		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "new", Message: err.Error()}
 	}
-	if err := s.record(r, audit.ActionUserUpdate, rUsers, ap.UserID, nil, map[string]string{"change": "password"}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionUserUpdate, rUsers, ap.UserID, nil, map[string]string{"change": "password"})
 }
 
 // image loads an image the caller may see; others are not found.
@@ -395,11 +406,7 @@ func (s *Server) requestScan(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.Errorf(http.StatusServiceUnavailable, api.CodeUnavailable, "%v", err)
 	}
-	if err := s.record(r, audit.ActionScanRequest, rScans, job.ID, nil, in); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusAccepted, scanAccepted{Job: job})
-	return nil
+	return s.respond(w, r, http.StatusAccepted, scanAccepted{Job: job}, audit.ActionScanRequest, rScans, job.ID, nil, in)
 }
 
 func (s *Server) scanOf(r *http.Request) (store.Scan, error) {
@@ -483,11 +490,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionUserCreate, rUsers, strconv.FormatInt(u.ID, 10), nil, u); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, u)
-	return nil
+	return s.respond(w, r, http.StatusCreated, u, audit.ActionUserCreate, rUsers, strconv.FormatInt(u.ID, 10), nil, u)
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
@@ -518,11 +521,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.DeleteUser(r.Context(), id); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionUserDelete, rUsers, strconv.FormatInt(id, 10), u, nil); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionUserDelete, rUsers, strconv.FormatInt(id, 10), u, nil)
 }
 
 func (s *Server) createRole(w http.ResponseWriter, r *http.Request) error {
@@ -542,11 +541,7 @@ func (s *Server) createRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionRoleUpdate, rRoles, role.Name, nil, role); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, out)
-	return nil
+	return s.respond(w, r, http.StatusCreated, out, audit.ActionRoleUpdate, rRoles, role.Name, nil, role)
 }
 
 func (s *Server) createScope(w http.ResponseWriter, r *http.Request) error {
@@ -562,11 +557,7 @@ func (s *Server) createScope(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionScopeUpdate, rScopes, sc.Name, nil, sc); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, out)
-	return nil
+	return s.respond(w, r, http.StatusCreated, out, audit.ActionScopeUpdate, rScopes, sc.Name, nil, sc)
 }
 
 func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) error {
@@ -586,11 +577,7 @@ func (s *Server) createBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionRoleUpdate, "role_bindings", strconv.FormatInt(out.ID, 10), nil, out); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, out)
-	return nil
+	return s.respond(w, r, http.StatusCreated, out, audit.ActionRoleUpdate, "role_bindings", strconv.FormatInt(out.ID, 10), nil, out)
 }
 
 func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
@@ -601,11 +588,7 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.DeleteRoleBinding(r.Context(), id); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionRoleUpdate, "role_bindings", strconv.FormatInt(id, 10), map[string]int64{"id": id}, nil); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionRoleUpdate, "role_bindings", strconv.FormatInt(id, 10), map[string]int64{"id": id}, nil)
 }
 
 // ownTokens restricts token lists to the caller's own unless they may
@@ -658,11 +641,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionTokenCreate, rTokens, t.ID, nil, st); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, tokenCreated{Token: secret, Info: st})
-	return nil
+	return s.respond(w, r, http.StatusCreated, tokenCreated{Token: secret, Info: st}, audit.ActionTokenCreate, rTokens, t.ID, nil, st)
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
@@ -677,11 +656,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.DeleteToken(r.Context(), id); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionTokenRevoke, rTokens, id, t, nil); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionTokenRevoke, rTokens, id, t, nil)
 }
 
 func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) error {
@@ -767,15 +742,11 @@ func (s *Server) savePolicy(kind string, create bool) api.HandlerFunc {
 		if err != nil {
 			return storeErr(err)
 		}
-		if err := s.record(r, audit.ActionPolicyUpdate, kind+"_policies", in.Name, before, p); err != nil {
-			return err
-		}
 		status := http.StatusOK
 		if create {
 			status = http.StatusCreated
 		}
-		api.WriteJSON(w, status, p)
-		return nil
+		return s.respond(w, r, status, p, audit.ActionPolicyUpdate, kind+"_policies", in.Name, before, p)
 	}
 }
 
@@ -789,11 +760,7 @@ func (s *Server) deletePolicy(kind string) api.HandlerFunc {
 		if err := s.db.DeletePolicy(r.Context(), kind, name); err != nil {
 			return storeErr(err)
 		}
-		if err := s.record(r, audit.ActionPolicyUpdate, kind+"_policies", name, old, nil); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+		return s.respond(w, r, http.StatusNoContent, nil, audit.ActionPolicyUpdate, kind+"_policies", name, old, nil)
 	}
 }
 
@@ -810,11 +777,7 @@ func (s *Server) putSetting(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.SetSetting(r.Context(), key, in.Value); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionSettingsUpdate, rSettings, key, before, in); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionSettingsUpdate, rSettings, key, before, in)
 }
 
 func (s *Server) createException(w http.ResponseWriter, r *http.Request) error {
@@ -841,11 +804,7 @@ func (s *Server) createException(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionExceptionCreate, rExceptions, strconv.FormatInt(e.ID, 10), nil, in); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, e)
-	return nil
+	return s.respond(w, r, http.StatusCreated, e, audit.ActionExceptionCreate, rExceptions, strconv.FormatInt(e.ID, 10), nil, in)
 }
 
 func (s *Server) deleteException(w http.ResponseWriter, r *http.Request) error {
@@ -860,11 +819,7 @@ func (s *Server) deleteException(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.DeleteException(r.Context(), id); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionExceptionCreate, rExceptions, strconv.FormatInt(id, 10), old, nil); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionExceptionCreate, rExceptions, strconv.FormatInt(id, 10), old, nil)
 }
 
 // registryRequest adds a registry.
@@ -902,11 +857,7 @@ func (s *Server) createRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(reg.ID, 10), nil, reg); err != nil {
-		return err
-	}
-	api.WriteJSON(w, http.StatusCreated, reg)
-	return nil
+	return s.respond(w, r, http.StatusCreated, reg, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(reg.ID, 10), nil, reg)
 }
 
 func (s *Server) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
@@ -925,11 +876,7 @@ func (s *Server) deleteRegistry(w http.ResponseWriter, r *http.Request) error {
 	if err := s.db.DeleteRegistry(r.Context(), id); err != nil {
 		return storeErr(err)
 	}
-	if err := s.record(r, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(id, 10), old, nil); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(id, 10), old, nil)
 }
 
 // readBody reads a JSON body for parsers that do their own strict
