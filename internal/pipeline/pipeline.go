@@ -80,6 +80,10 @@ type Config struct {
 	Suppressions suppress.Rules
 	// Policy is the assurance policy; nil means no verdict.
 	Policy *assurance.Policy
+	// Policies are further policies (the server's): each gets a verdict
+	// in the report's Verdicts, and Assurance is the first failing one
+	// (or Policy's, or the first).
+	Policies []*assurance.Policy
 	// Exceptions are the assurance exceptions in force (the server's;
 	// the CLI has none).
 	Exceptions []assurance.Exception
@@ -139,7 +143,11 @@ func Run(ctx context.Context, ref string, cfg Config) (*report.Scan, error) {
 			s.Warnings = append(s.Warnings, run.Name+": "+p)
 		}
 	}
+	policies := cfg.Policies
 	if cfg.Policy != nil {
+		policies = append([]*assurance.Policy{cfg.Policy}, policies...)
+	}
+	if len(policies) > 0 {
 		subj := assurance.Subject{
 			Inventory: rep, Findings: s.Vulnerabilities,
 			Secrets: s.Secrets, Malware: s.Malware, Misconfigurations: s.Misconfigurations,
@@ -154,11 +162,19 @@ func Run(ctx context.Context, ref string, cfg Config) (*report.Scan, error) {
 			subj.Created = res.Config.Created.Time
 			subj.Labels = res.Config.Config.Labels
 		}
-		if sc := cfg.Policy.Controls.SignatureRequired; sc != nil {
-			subj.Signatures, subj.SignatureError = verifySignatures(ctx, rep.Image, sc, cfg.Inventory.Image)
+		for _, p := range policies {
+			sub := subj
+			if sc := p.Controls.SignatureRequired; sc != nil {
+				sub.Signatures, sub.SignatureError = verifySignatures(ctx, rep.Image, sc, cfg.Inventory.Image)
+			}
+			v := assurance.Evaluate(p, sub)
+			if s.Assurance == nil || (s.Assurance.Pass && !v.Pass) {
+				s.Assurance = &v
+			}
+			if len(cfg.Policies) > 0 {
+				s.Verdicts = append(s.Verdicts, v)
+			}
 		}
-		v := assurance.Evaluate(cfg.Policy, subj)
-		s.Assurance = &v
 	}
 	return s, nil
 }

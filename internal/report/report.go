@@ -40,6 +40,9 @@ type Scan struct {
 	// Scanners lists the analyses that ran and the engines that could not
 	// run, so that a report never claims a check it did not make.
 	Scanners []ScannerRun `json:"scanners,omitempty"`
+	// Verdicts are the verdicts of every policy when a scan is judged by
+	// several (the console's); Assurance is then the first failing one.
+	Verdicts []assurance.Verdict `json:"verdicts,omitempty"`
 	// Assurance is the verdict of the assurance policy, when one was given.
 	Assurance *assurance.Verdict `json:"assurance,omitempty"`
 	// Warnings are conditions the user should know about, such as a stale

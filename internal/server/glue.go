@@ -74,17 +74,13 @@ func (a auditStore) Range(ctx context.Context, fromSeq int64, fn func(audit.Even
 	})
 }
 
-// scanSink stores finished scans: it evaluates the current assurance
-// policies and the exceptions in force, ingests the report with all its
-// findings in one transaction, and records the completion in the audit
-// trail.
+// scanSink stores finished scans (judged by the assurance policies in
+// the scan itself, see Server.scan): the report with all its findings in
+// one transaction, and the completion in the audit trail.
 type scanSink struct{ s *Server }
 
 func (k scanSink) SaveScan(ctx context.Context, job jobs.Job, rep *report.Scan) error {
 	s := k.s
-	if err := s.assess(ctx, rep); err != nil {
-		return err
-	}
 	im := imageOf(job.Ref, rep)
 	sc, err := s.db.IngestScan(ctx, im, rep)
 	if err != nil {
@@ -96,33 +92,23 @@ func (k scanSink) SaveScan(ctx context.Context, job jobs.Job, rep *report.Scan) 
 	return err
 }
 
-// assess evaluates the current assurance policies on a report. With
-// several policies the first failing verdict is kept; the scan passes
-// only when every policy passes.
-func (s *Server) assess(ctx context.Context, rep *report.Scan) error {
+// assurancePolicies loads the current assurance policies and the
+// exceptions in force, for judging a scan.
+func (s *Server) assurancePolicies(ctx context.Context) ([]*assurance.Policy, []assurance.Exception, error) {
 	page, err := s.db.ListPolicies(ctx, store.PolicyAssurance, store.ListOptions{Limit: store.MaxLimit})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	exc, err := s.exceptions(ctx)
-	if err != nil {
-		return err
-	}
+	var out []*assurance.Policy
 	for _, p := range page.Items {
 		pol, err := assurance.Parse(p.Name, p.Definition)
 		if err != nil {
-			return fmt.Errorf("assurance policy %q: %w", p.Name, err)
+			return nil, nil, fmt.Errorf("assurance policy %q: %w", p.Name, err)
 		}
-		v := assurance.Evaluate(pol, assurance.Subject{
-			Inventory: rep.Inventory, Findings: rep.Vulnerabilities, Secrets: rep.Secrets, Malware: rep.Malware,
-			Misconfigurations: rep.Misconfigurations, Now: s.cfg.Now(), Image: rep.Inventory.Image.Name,
-			Digest: rep.Inventory.Image.Digest, Exceptions: exc, HasConfig: true,
-		})
-		if rep.Assurance == nil || (rep.Assurance.Pass && !v.Pass) {
-			rep.Assurance = &v
-		}
+		out = append(out, pol)
 	}
-	return nil
+	exc, err := s.exceptions(ctx)
+	return out, exc, err
 }
 
 // exceptions loads the exceptions in force.

@@ -350,9 +350,14 @@ func (s *Server) scan(ctx context.Context, ref string) (*report.Scan, error) {
 	if err != nil {
 		return nil, err
 	}
+	pols, exc, err := s.assurancePolicies(ctx)
+	if err != nil {
+		return nil, err
+	}
 	// The reference is explicitly a registry image: a server never reads
 	// local paths or the host's Docker Engine on a user's behalf.
-	return pipeline.Run(ctx, "registry:"+ref, pipeline.Config{DB: db, Now: s.cfg.Now, Inventory: scanner.Options{Image: opts}})
+	return pipeline.Run(ctx, "registry:"+ref, pipeline.Config{DB: db, Now: s.cfg.Now, Inventory: scanner.Options{Image: opts},
+		Policies: pols, Exceptions: exc})
 }
 
 // registryOptions finds the stored registry whose URL names ref's host

@@ -615,6 +615,10 @@ func TestScanThroughAPI(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("policy: %d %s", code, body)
 	}
+	code, body = f.do("admin", "POST", "/api/v1/policies/assurance", policyRequest{Name: "labelled", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"labelled","controls":{"required_labels":{"org.opencontainers.image.source":""},"max_image_age":"36500d"}}`)})
+	if code != http.StatusCreated {
+		t.Fatalf("policy: %d %s", code, body)
+	}
 	f.srv.Start()
 	code, body = f.do("admin", "POST", "/api/v1/scans", scanRequest{Image: ref})
 	if code != http.StatusAccepted {
@@ -646,6 +650,17 @@ func TestScanThroughAPI(t *testing.T) {
 	}
 	if rep.Assurance == nil || rep.Assurance.Pass || rep.Assurance.Policy != "baseline" {
 		t.Errorf("assurance %+v, want the baseline policy failing on malware", rep.Assurance)
+	}
+	// Every policy judged the scan, with the image's configuration (labels,
+	// creation time) at hand.
+	controls := map[string]bool{}
+	for _, v := range rep.Verdicts {
+		for _, vi := range v.Violations {
+			controls[v.Policy+"/"+vi.Control] = true
+		}
+	}
+	if len(rep.Verdicts) != 2 || !controls["baseline/disallow_malware"] || !controls["labelled/required_labels"] || controls["labelled/max_image_age"] {
+		t.Errorf("verdicts %+v", rep.Verdicts)
 	}
 	code, body = f.do("admin", "GET", "/api/v1/scans/"+strconv.FormatInt(image.LatestScanID, 10), nil)
 	if code != 200 || !strings.Contains(string(body), `"assurance":"fail"`) {
