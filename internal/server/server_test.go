@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/api"
 	"github.com/mamorisec/mamori/internal/server/api/apitest"
+	"github.com/mamorisec/mamori/internal/server/jobs"
 	"github.com/mamorisec/mamori/internal/server/ldapauth"
 	"github.com/mamorisec/mamori/internal/server/ldapauth/slapdtest"
 	"github.com/mamorisec/mamori/internal/server/oidcauth"
@@ -878,5 +880,68 @@ func TestOIDCLogin(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("forged callback: %d", resp.StatusCode)
+	}
+}
+
+// TestRemoteScanner runs a remote scan worker (as `mamori scanner` does)
+// against the server with a Scanner token: it leases the queued job, and
+// the result it posts is stored as the image's scan. A token without the
+// Scanner role on the Global scope is refused.
+func TestRemoteScanner(t *testing.T) {
+	f := newFixture(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hs := httptest.NewServer(f.h)
+	defer hs.Close()
+	admin, _ := f.srv.db.GetUserByName(ctx, "admin")
+	if _, err := f.srv.db.CreateUser(ctx, store.User{Username: "ci-scanner", Source: store.SourceLocal}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.srv.db.CreateRoleBinding(ctx, store.RoleBinding{SubjectKind: store.SubjectUser, Subject: "ci-scanner", Role: rbac.RoleScanner, Scopes: []string{rbac.GlobalScopeName}}); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := f.srv.db.GetUserByName(ctx, "ci-scanner")
+	token, _, err := f.srv.auth.IssueToken(ctx, strconv.FormatInt(sc.ID, 10), "scanner", []string{"scans:edit", "images:edit"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, _, err := f.srv.auth.IssueToken(ctx, strconv.FormatInt(admin.ID, 10), "viewer", []string{"images:view"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := func(context.Context, string) (*report.Scan, error) { return nil, errors.New("unreachable") }
+	if err := jobs.RunRemoteWorker(ctx, hs.URL, viewer, never, jobs.WorkerOptions{Name: "bad"}); !errors.Is(err, jobs.ErrUnauthorized) {
+		t.Errorf("a view-only token runs a scanner: %v", err)
+	}
+	code, body := f.do("admin", "POST", "/api/v1/scans", scanRequest{Image: "reg-c.example/team-c/app:3"})
+	if code != http.StatusAccepted {
+		t.Fatalf("scan request: %d %s", code, body)
+	}
+	scanned := make(chan string, 1)
+	scan := func(_ context.Context, ref string) (*report.Scan, error) {
+		scanned <- ref
+		pkg := inventory.Package{Name: "zlib1g", Version: "1:1.2.13.dfsg-1", Type: inventory.TypeDeb, Path: "/var/lib/dpkg/status"}
+		return &report.Scan{SchemaVersion: report.SchemaVersion, Vulnerabilities: []vuln.Finding{},
+			Inventory: &inventory.Report{SchemaVersion: 1, Image: inventory.ImageInfo{Ref: ref, Name: ref}, Packages: []inventory.Package{pkg}}}, nil
+	}
+	go jobs.RunRemoteWorker(ctx, hs.URL, token, scan, jobs.WorkerOptions{Name: "build-01", Wait: time.Second})
+	select {
+	case ref := <-scanned:
+		if !strings.Contains(ref, "reg-c.example/team-c/app:3") {
+			t.Errorf("the worker scanned %q", ref)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the remote worker got no job")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body = f.do("admin", "GET", "/api/v1/images?filter=repository%3Dteam-c%2Fapp", nil)
+		if code == 200 && strings.Contains(string(body), `"latestScanID"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote result was not stored: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
