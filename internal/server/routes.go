@@ -47,6 +47,12 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
+// userPatch changes a user; absent fields stay.
+type userPatch struct {
+	DisplayName *string `json:"displayName,omitempty"`
+	Disabled    *bool   `json:"disabled,omitempty"`
+}
+
 // passwordRequest changes the caller's password.
 type passwordRequest struct {
 	Current string `json:"current"`
@@ -158,11 +164,15 @@ func (s *Server) routes() {
 		&api.Route{Method: "GET", Path: "/api/v1/users", OperationID: "listUsers", Tag: "users", Resource: rUsers, Action: "view", List: true, Response: store.User{}, Handler: list("", s.db.ListUsers)},
 		&api.Route{Method: "POST", Path: "/api/v1/users", OperationID: "createUser", Tag: "users", Resource: rUsers, Action: "edit", Request: userRequest{}, Response: store.User{}, Status: http.StatusCreated, Handler: s.createUser},
 		&api.Route{Method: "GET", Path: "/api/v1/users/{id}", OperationID: "getUser", Tag: "users", Resource: rUsers, Action: "view", Response: store.User{}, Handler: s.getUser},
+		&api.Route{Method: "PATCH", Path: "/api/v1/users/{id}", OperationID: "updateUser", Tag: "users", Summary: "Change a user's display name or disable them (a disabled user's sessions and tokens stop working)", Resource: rUsers, Action: "edit", Request: userPatch{}, Response: store.User{}, Handler: s.updateUser},
 		&api.Route{Method: "DELETE", Path: "/api/v1/users/{id}", OperationID: "deleteUser", Tag: "users", Resource: rUsers, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteUser},
 		&api.Route{Method: "GET", Path: "/api/v1/roles", OperationID: "listRoles", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.Role{}, Handler: list("", s.db.ListRoles)},
 		&api.Route{Method: "POST", Path: "/api/v1/roles", OperationID: "createRole", Tag: "users", Resource: rRoles, Action: "edit", Request: rbac.Role{}, Response: store.Role{}, Status: http.StatusCreated, Handler: s.createRole},
+		&api.Route{Method: "DELETE", Path: "/api/v1/roles/{name}", OperationID: "deleteRole", Tag: "users", Summary: "Delete a custom role (built-in roles stay)", Resource: rRoles, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteRole},
 		&api.Route{Method: "GET", Path: "/api/v1/scopes", OperationID: "listScopes", Tag: "users", Resource: rScopes, Action: "view", List: true, Response: store.AppScope{}, Handler: list("", s.db.ListAppScopes)},
 		&api.Route{Method: "POST", Path: "/api/v1/scopes", OperationID: "createScope", Tag: "users", Resource: rScopes, Action: "edit", Request: rbac.ApplicationScope{}, Response: store.AppScope{}, Status: http.StatusCreated, Handler: s.createScope},
+		&api.Route{Method: "PUT", Path: "/api/v1/scopes/{name}", OperationID: "updateScope", Tag: "users", Summary: "Replace an application scope's definition", Resource: rScopes, Action: "edit", Request: rbac.ApplicationScope{}, Response: store.AppScope{}, Handler: s.updateScope},
+		&api.Route{Method: "DELETE", Path: "/api/v1/scopes/{name}", OperationID: "deleteScope", Tag: "users", Resource: rScopes, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteScope},
 		&api.Route{Method: "GET", Path: "/api/v1/role-bindings", OperationID: "listRoleBindings", Tag: "users", Resource: rRoles, Action: "view", List: true, Response: store.RoleBinding{}, Handler: list("", s.db.ListRoleBindings)},
 		&api.Route{Method: "POST", Path: "/api/v1/role-bindings", OperationID: "createRoleBinding", Tag: "users", Resource: rRoles, Action: "edit", Request: store.RoleBinding{}, Response: store.RoleBinding{}, Status: http.StatusCreated, Handler: s.createBinding},
 		&api.Route{Method: "DELETE", Path: "/api/v1/role-bindings/{id}", OperationID: "deleteRoleBinding", Tag: "users", Resource: rRoles, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteBinding},
@@ -589,6 +599,91 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 		return storeErr(err)
 	}
 	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionRoleUpdate, "role_bindings", strconv.FormatInt(id, 10), map[string]int64{"id": id}, nil)
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in userPatch
+	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
+		return err
+	}
+	old, err := s.db.GetUser(r.Context(), id)
+	if err != nil {
+		return storeErr(err)
+	}
+	u := old
+	if in.DisplayName != nil {
+		u.DisplayName = *in.DisplayName
+	}
+	if in.Disabled != nil {
+		if ap, _ := auth.PrincipalFrom(r.Context()); *in.Disabled && ap.UserID == strconv.FormatInt(id, 10) {
+			return api.Errorf(http.StatusConflict, api.CodeConflict, "you cannot disable your own account")
+		}
+		u.Disabled = *in.Disabled
+	}
+	if err := s.db.UpdateUser(r.Context(), u); err != nil {
+		return storeErr(err)
+	}
+	if u.Disabled && !old.Disabled {
+		if _, err := s.db.DeleteUserSessions(r.Context(), id); err != nil {
+			return err
+		}
+	}
+	return s.respond(w, r, http.StatusOK, u, audit.ActionUserUpdate, rUsers, strconv.FormatInt(id, 10), old, u)
+}
+
+func (s *Server) deleteRole(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	if _, builtin := rbac.BuiltinRole(name); builtin {
+		return api.Errorf(http.StatusConflict, api.CodeConflict, "%q is a built-in role", name)
+	}
+	old, err := s.db.GetRole(r.Context(), name)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := s.db.DeleteRole(r.Context(), old.ID); err != nil {
+		return storeErr(err)
+	}
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionRoleUpdate, rRoles, name, old, nil)
+}
+
+func (s *Server) updateScope(w http.ResponseWriter, r *http.Request) error {
+	b, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	sc, err := rbac.ParseScope(b)
+	if err != nil {
+		return api.Errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	if sc.Name != r.PathValue("name") {
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "name", Message: "the name in the body differs from the URL's"}
+	}
+	old, err := s.db.GetAppScope(r.Context(), sc.Name)
+	if err != nil {
+		return storeErr(err)
+	}
+	upd := old
+	upd.Description, upd.Definition = sc.Description, jsonBody(sc)
+	if err := s.db.UpdateAppScope(r.Context(), upd); err != nil {
+		return storeErr(err)
+	}
+	return s.respond(w, r, http.StatusOK, upd, audit.ActionScopeUpdate, rScopes, sc.Name, old, upd)
+}
+
+func (s *Server) deleteScope(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	old, err := s.db.GetAppScope(r.Context(), name)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := s.db.DeleteAppScope(r.Context(), old.ID); err != nil {
+		return storeErr(err)
+	}
+	return s.respond(w, r, http.StatusNoContent, nil, audit.ActionScopeUpdate, rScopes, name, old, nil)
 }
 
 // ownTokens restricts token lists to the caller's own unless they may

@@ -230,6 +230,27 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 			f.t.Fatal(err)
 		}
 		return request{path: "/api/v1/users/" + id(u.ID)}
+	case "updateUser":
+		u, err := f.srv.db.CreateUser(ctx, store.User{Username: "p-" + uniq, Source: store.SourceLocal})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/users/" + id(u.ID), body: map[string]any{"displayName": "Renamed", "disabled": true}}
+	case "deleteRole":
+		if _, err := f.srv.db.CreateRole(ctx, store.Role{Name: "dr-" + uniq, Permissions: []string{"images:view"}}); err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/roles/dr-" + uniq}
+	case "updateScope", "deleteScope":
+		sc := rbac.ApplicationScope{Name: "s-" + uniq, Artifacts: rbac.Artifacts{Registries: []rbac.Glob{rbac.MustGlob("reg-d.example")}}}
+		if _, err := f.srv.db.CreateAppScope(ctx, store.AppScope{Name: sc.Name, Definition: jsonBody(sc)}); err != nil {
+			f.t.Fatal(err)
+		}
+		if rt.OperationID == "deleteScope" {
+			return request{path: "/api/v1/scopes/" + sc.Name}
+		}
+		sc.Description = "changed"
+		return request{path: "/api/v1/scopes/" + sc.Name, body: sc}
 	case "createRole":
 		return request{path: rt.Path, body: rbac.Role{Name: "role-" + uniq, Permissions: rbac.Permissions{rbac.Images: rbac.View}}}
 	case "createScope":
@@ -943,5 +964,28 @@ func TestRemoteScanner(t *testing.T) {
 			t.Fatalf("the remote result was not stored: %d %s", code, body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDisableUser checks that disabling a user stops their token at once
+// and that built-in roles cannot be deleted.
+func TestDisableUser(t *testing.T) {
+	f := newFixture(t, "")
+	if code, _ := f.do("dave", "GET", "/api/v1/images", nil); code != 200 {
+		t.Fatalf("dave before: %d", code)
+	}
+	dave, _ := f.srv.db.GetUserByName(context.Background(), "dave")
+	if code, body := f.do("admin", "PATCH", "/api/v1/users/"+strconv.FormatInt(dave.ID, 10), map[string]any{"disabled": true}); code != 200 {
+		t.Fatalf("disable: %d %s", code, body)
+	}
+	if code, _ := f.do("dave", "GET", "/api/v1/images", nil); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Errorf("a disabled user's token still works: %d", code)
+	}
+	if code, _ := f.do("admin", "DELETE", "/api/v1/roles/"+rbac.RoleAdministrator, nil); code != http.StatusConflict {
+		t.Errorf("deleting a built-in role: %d", code)
+	}
+	admin, _ := f.srv.db.GetUserByName(context.Background(), "admin")
+	if code, _ := f.do("admin", "PATCH", "/api/v1/users/"+strconv.FormatInt(admin.ID, 10), map[string]any{"disabled": true}); code != http.StatusConflict {
+		t.Errorf("an admin disables themself: %d", code)
 	}
 }
