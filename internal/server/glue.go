@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/mamorisec/mamori/internal/assurance"
+	"github.com/mamorisec/mamori/internal/image"
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/api"
 	"github.com/mamorisec/mamori/internal/server/audit"
@@ -105,6 +106,9 @@ func (s *Server) assurancePolicies(ctx context.Context) ([]*assurance.Policy, []
 		if err != nil {
 			return nil, nil, fmt.Errorf("assurance policy %q: %w", p.Name, err)
 		}
+		if err := pol.ResolveBaseImages(func(ref string) ([]string, error) { return s.baseLayers(ctx, ref) }); err != nil {
+			return nil, nil, fmt.Errorf("assurance policy %q: %w", p.Name, err)
+		}
 		out = append(out, pol)
 	}
 	exc, err := s.exceptions(ctx)
@@ -174,4 +178,29 @@ func (s *Server) auditDenied(r *http.Request, ap *auth.Principal, rt *api.Route,
 	if err != nil {
 		s.cfg.Log.ErrorContext(r.Context(), "audit trail append failed", "action", audit.ActionAccessDenied, "err", err)
 	}
+}
+
+// baseLayers returns the layer diffIDs of a trusted base image, looked up
+// in its registry with the stored credentials (and remembered for the
+// server's lifetime: a base image tag that moves needs a restart or the
+// digest in the policy).
+func (s *Server) baseLayers(ctx context.Context, ref string) ([]string, error) {
+	if v, ok := s.bases.Load(ref); ok {
+		return v.([]string), nil
+	}
+	opts, err := s.registryOptions(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := image.Open(ctx, "registry:"+ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	var ids []string
+	for _, l := range img.Layers {
+		ids = append(ids, l.DiffID())
+	}
+	s.bases.Store(ref, ids)
+	return ids, nil
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -101,6 +102,7 @@ type Server struct {
 	done    chan struct{}
 	hooks   webhooks
 	oidc    *oidcauth.Provider
+	bases   sync.Map // trusted base image reference -> layer diffIDs
 }
 
 // New opens (or creates) the data directory and the database, runs the

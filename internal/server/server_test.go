@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/mamorisec/mamori/internal/demo"
@@ -642,6 +643,10 @@ func TestScanThroughAPI(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("policy: %d %s", code, body)
 	}
+	code, body = f.do("admin", "POST", "/api/v1/policies/assurance", policyRequest{Name: "based", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"based","controls":{"trusted_base_images":[{"name":"` + ref + `"}]}}`)})
+	if code != http.StatusCreated {
+		t.Fatalf("policy: %d %s", code, body)
+	}
 	f.srv.Start()
 	code, body = f.do("admin", "POST", "/api/v1/scans", scanRequest{Image: ref})
 	if code != http.StatusAccepted {
@@ -682,7 +687,9 @@ func TestScanThroughAPI(t *testing.T) {
 			controls[v.Policy+"/"+vi.Control] = true
 		}
 	}
-	if len(rep.Verdicts) != 2 || !controls["baseline/disallow_malware"] || !controls["labelled/required_labels"] || controls["labelled/max_image_age"] {
+	// The image is built on itself: the server resolved the trusted base
+	// image's layers from the registry.
+	if len(rep.Verdicts) != 3 || controls["based/trusted_base_images"] || !controls["baseline/disallow_malware"] || !controls["labelled/required_labels"] || controls["labelled/max_image_age"] {
 		t.Errorf("verdicts %+v", rep.Verdicts)
 	}
 	code, body = f.do("admin", "GET", "/api/v1/scans/"+strconv.FormatInt(image.LatestScanID, 10), nil)
@@ -987,5 +994,44 @@ func TestDisableUser(t *testing.T) {
 	admin, _ := f.srv.db.GetUserByName(context.Background(), "admin")
 	if code, _ := f.do("admin", "PATCH", "/api/v1/users/"+strconv.FormatInt(admin.ID, 10), map[string]any{"disabled": true}); code != http.StatusConflict {
 		t.Errorf("an admin disables themself: %d", code)
+	}
+}
+
+// TestRegistrySchedule runs one scheduler tick over a registered real
+// registry: every discovered image that has no scan is queued once.
+func TestRegistrySchedule(t *testing.T) {
+	reg := testenv.Distribution(t, true)
+	auth := remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})
+	var digests []string
+	for _, repo := range []string{"team-a/api:1", "team-a/worker:2"} {
+		img, err := random.Image(512, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(must(name.ParseReference(reg.Host+"/"+repo)), img, auth); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		digests = append(digests, d.String())
+	}
+	f := newFixture(t, "")
+	if code, body := f.do("admin", "POST", "/api/v1/registries", registryRequest{Name: "local", URL: "http://" + reg.Host, AuthType: store.AuthBasic, Username: reg.Username, Secret: reg.Password}); code != http.StatusCreated {
+		t.Fatalf("registry: %d %s", code, body)
+	}
+	sched := f.srv.scheduler()
+	if _, err := sched.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, j := range f.srv.queue.List() {
+		got[j.Digest] = true
+	}
+	for _, d := range digests {
+		if !got[d] {
+			t.Errorf("image %s was not queued; jobs %+v", d, f.srv.queue.List())
+		}
+	}
+	if n := len(f.srv.queue.List()); n != len(digests) {
+		t.Errorf("%d jobs, want %d", n, len(digests))
 	}
 }
