@@ -17,6 +17,9 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +30,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mamorisec/mamori/internal/inventory"
+	"github.com/mamorisec/mamori/internal/server"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/server/store/storetest"
 	"github.com/mamorisec/mamori/internal/testenv"
@@ -94,6 +98,17 @@ var queries = []query{
 	}},
 }
 
+// httpQueries are timed through the console's HTTP handler as the first
+// admin (session cookie): authentication, the role and scope lookup, the
+// query and the JSON answer.
+var httpQueries = []string{
+	"/api/v1/vulnerabilities?limit=50&sort=-severity",
+	"/api/v1/vulnerabilities?limit=50&filter=severity%3DCRITICAL,HIGH%3Bfixable%3Dtrue",
+	"/api/v1/images?limit=50",
+	"/api/v1/vulnerabilities/CVE-2021-44228/images",
+	"/api/v1/packages/images?type=maven&name=org.apache.logging.log4j:log4j-core&version=%3C2.17",
+}
+
 // result is the measurements of one database.
 type result struct {
 	db     string
@@ -103,6 +118,8 @@ type result struct {
 	rows    []int
 	p50     []time.Duration
 	p99     []time.Duration
+	// httpP50 and httpP99 are the latencies of httpQueries.
+	httpP50, httpP99 []time.Duration
 }
 
 func run(scans, pkgs, findings, runs int) error {
@@ -152,6 +169,55 @@ func run(scans, pkgs, findings, runs int) error {
 		}
 		fmt.Println()
 	}
+	fmt.Printf("\nThrough the HTTP API (session, RBAC, query, JSON):\n\n")
+	for i, q := range httpQueries {
+		fmt.Printf("GET %-82s", q)
+		for _, r := range results {
+			fmt.Printf(" | %s %7.2f / %7.2f ms", r.db, ms(r.httpP50[i]), ms(r.httpP99[i]))
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+// measureHTTP opens a console server on the benchmark database, logs in
+// as its first admin and times httpQueries.
+func measureHTTP(ctx context.Context, r *result, u, dir string, runs int) error {
+	var password string
+	srv, err := server.New(ctx, server.Config{DataDir: filepath.Join(dir, "data-"+r.db), DatabaseURL: u, VulnDB: filepath.Join(dir, "none.db"),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), FirstRun: func(_, pw string) { password = pw }})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	h := srv.Handler()
+	req := httptest.NewRequest("POST", "https://console.example/api/v1/auth/login", strings.NewReader(`{"username":"admin","password":"`+password+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 200 {
+		return fmt.Errorf("login: %d %s", w.Code, w.Body)
+	}
+	cookies := w.Result().Cookies()
+	for _, q := range httpQueries {
+		var lat []time.Duration
+		for range runs {
+			req := httptest.NewRequest("GET", "https://console.example"+q, nil)
+			for _, c := range cookies {
+				req.AddCookie(c)
+			}
+			w := httptest.NewRecorder()
+			t := time.Now()
+			h.ServeHTTP(w, req)
+			lat = append(lat, time.Since(t))
+			if w.Code != 200 {
+				return fmt.Errorf("GET %s: %d %s", q, w.Code, w.Body)
+			}
+		}
+		slices.Sort(lat)
+		r.httpP50 = append(r.httpP50, lat[len(lat)/2])
+		r.httpP99 = append(r.httpP99, lat[min(len(lat)-1, len(lat)*99/100)])
+	}
 	return nil
 }
 
@@ -196,6 +262,14 @@ func measure(ctx context.Context, name, u string, scans, pkgs, findings, runs in
 		r.rows = append(r.rows, n)
 		r.p50 = append(r.p50, lat[len(lat)/2])
 		r.p99 = append(r.p99, lat[min(len(lat)-1, len(lat)*99/100)])
+	}
+	dir, err := os.MkdirTemp("", "serverdb-http")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.RemoveAll(dir)
+	if err := measureHTTP(ctx, &r, u, dir, runs); err != nil {
+		return result{}, fmt.Errorf("HTTP: %w", err)
 	}
 	return r, nil
 }
