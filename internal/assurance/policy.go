@@ -35,6 +35,10 @@ type Policy struct {
 	Name string `json:"name"`
 	// Description is free text for people reading the policy.
 	Description string `json:"description,omitempty"`
+	// Scopes are the console's application scopes whose images the policy
+	// judges; empty means every image. mamori scan, which judges one
+	// image by the policy it is given, ignores them.
+	Scopes []string `json:"scopes,omitempty"`
 	// Controls are the checks the image must pass.
 	Controls Controls `json:"controls"`
 }
@@ -139,6 +143,7 @@ type policyFile struct {
 	Kind        string       `yaml:"kind"`
 	Name        string       `yaml:"name"`
 	Description string       `yaml:"description"`
+	Scopes      []string     `yaml:"scopes"`
 	Controls    controlsFile `yaml:"controls"`
 }
 
@@ -186,7 +191,7 @@ type packageRuleFile struct {
 // The keys each mapping of the file accepts, for error messages that name
 // the unknown key.
 var (
-	topKeys     = []string{"apiVersion", "kind", "name", "description", "controls"}
+	topKeys     = []string{"apiVersion", "kind", "name", "description", "scopes", "controls"}
 	controlKeys = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable",
 		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses",
 		"max_image_age", "trusted_base_images", "required_labels", "signature_required"}
@@ -365,6 +370,13 @@ func (pf *policyFile) validate(readKey func(string) ([]byte, error)) (*Policy, e
 	p := &Policy{Name: strings.TrimSpace(pf.Name), Description: pf.Description}
 	if p.Name == "" {
 		return nil, errors.New("name is missing")
+	}
+	for i, sc := range pf.Scopes {
+		sc = strings.TrimSpace(sc)
+		if sc == "" {
+			return nil, fmt.Errorf("scopes[%d] is empty", i)
+		}
+		p.Scopes = append(p.Scopes, sc)
 	}
 	c, err := pf.Controls.validate(readKey)
 	if err != nil {

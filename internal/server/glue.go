@@ -204,3 +204,35 @@ func (s *Server) baseLayers(ctx context.Context, ref string) ([]string, error) {
 	s.bases.Store(ref, ids)
 	return ids, nil
 }
+
+// policiesFor keeps the policies whose application scopes include the
+// image (a policy without scopes judges every image).
+func (s *Server) policiesFor(ctx context.Context, ref string, pols []*assurance.Policy) ([]*assurance.Policy, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	attrs := rbac.Attributes{Registry: r.Context().RegistryStr(), Image: r.Context().RegistryStr() + "/" + r.Context().RepositoryStr()}
+	cat, err := s.authz.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*assurance.Policy
+	for _, p := range pols {
+		if len(p.Scopes) == 0 {
+			out = append(out, p)
+			continue
+		}
+		scopes, err := cat.Scopes(p.Scopes)
+		if err != nil {
+			return nil, fmt.Errorf("assurance policy %q: %w", p.Name, err)
+		}
+		for _, sc := range scopes {
+			if sc.Matches(rbac.Images, attrs) {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out, nil
+}

@@ -356,6 +356,9 @@ func (s *Server) scan(ctx context.Context, ref string) (*report.Scan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pols, err = s.policiesFor(ctx, ref, pols); err != nil {
+		return nil, err
+	}
 	// The reference is explicitly a registry image: a server never reads
 	// local paths or the host's Docker Engine on a user's behalf.
 	return pipeline.Run(ctx, "registry:"+ref, pipeline.Config{DB: db, Now: s.cfg.Now, Inventory: scanner.Options{Image: opts},

@@ -643,6 +643,18 @@ func TestScanThroughAPI(t *testing.T) {
 	if code != http.StatusCreated {
 		t.Fatalf("policy: %d %s", code, body)
 	}
+	code, body = f.do("admin", "POST", "/api/v1/scopes", rbac.ApplicationScope{Name: "local", Artifacts: rbac.Artifacts{Registries: []rbac.Glob{rbac.MustGlob(reg.Host)}}})
+	if code != http.StatusCreated {
+		t.Fatalf("scope: %d %s", code, body)
+	}
+	code, body = f.do("admin", "POST", "/api/v1/policies/assurance", policyRequest{Name: "local-only", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"local-only","scopes":["local"],"controls":{"disallow_root":true}}`)})
+	if code != http.StatusCreated {
+		t.Fatalf("policy: %d %s", code, body)
+	}
+	code, body = f.do("admin", "POST", "/api/v1/policies/assurance", policyRequest{Name: "team-b-only", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"team-b-only","scopes":["team-b"],"controls":{"disallow_root":true}}`)})
+	if code != http.StatusCreated {
+		t.Fatalf("policy: %d %s", code, body)
+	}
 	code, body = f.do("admin", "POST", "/api/v1/policies/assurance", policyRequest{Name: "based", Definition: json.RawMessage(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"based","controls":{"trusted_base_images":[{"name":"` + ref + `"}]}}`)})
 	if code != http.StatusCreated {
 		t.Fatalf("policy: %d %s", code, body)
@@ -688,8 +700,10 @@ func TestScanThroughAPI(t *testing.T) {
 		}
 	}
 	// The image is built on itself: the server resolved the trusted base
-	// image's layers from the registry.
-	if len(rep.Verdicts) != 3 || controls["based/trusted_base_images"] || !controls["baseline/disallow_malware"] || !controls["labelled/required_labels"] || controls["labelled/max_image_age"] {
+	// image's layers from the registry. The team-b policy does not judge a
+	// team-a image.
+	if len(rep.Verdicts) != 4 || !controls["local-only/disallow_root"] || controls["team-b-only/disallow_root"] ||
+		controls["based/trusted_base_images"] || !controls["baseline/disallow_malware"] || !controls["labelled/required_labels"] || controls["labelled/max_image_age"] {
 		t.Errorf("verdicts %+v", rep.Verdicts)
 	}
 	code, body = f.do("admin", "GET", "/api/v1/scans/"+strconv.FormatInt(image.LatestScanID, 10), nil)
