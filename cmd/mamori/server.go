@@ -283,17 +283,20 @@ func buildDemoDB(path string) error {
 }
 
 func newScannerCmd() *cobra.Command {
-	var serverURL, tokenFile, dbPath, name string
+	var serverURL, tokenFile, tokenFlag, dbPath, name string
 	cmd := &cobra.Command{
 		Use:   "scanner --server URL",
 		Short: "Run a remote scan worker for a console server",
 		Long: `Pull scan jobs from a console server, scan the images here (on a build server,
 next to a private registry) and post the results. The token (an API token
-with the Scanner role on the Global scope) comes from --token-file or
-$MAMORI_TOKEN.`,
+with the Scanner role on the Global scope) comes from --token-file,
+$MAMORI_TOKEN or --token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			token := os.Getenv("MAMORI_TOKEN")
+			if tokenFlag != "" {
+				token = tokenFlag
+			}
 			if tokenFile != "" {
 				b, err := os.ReadFile(tokenFile)
 				if err != nil {
@@ -302,7 +305,7 @@ $MAMORI_TOKEN.`,
 				token = string(trimNewline(b))
 			}
 			if token == "" {
-				return errors.New("no token: set --token-file or MAMORI_TOKEN")
+				return errors.New("no token: set --token-file, MAMORI_TOKEN or --token")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -320,6 +323,7 @@ $MAMORI_TOKEN.`,
 	}
 	cmd.Flags().StringVar(&serverURL, "server", "", "console server URL (https://...)")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the API token")
+	cmd.Flags().StringVar(&tokenFlag, "token", "", "the API token (visible in process lists: prefer --token-file or $MAMORI_TOKEN)")
 	cmd.Flags().StringVar(&dbPath, "db", defaultDBPath(), "vulnerability database file")
 	cmd.Flags().StringVar(&name, "name", hostname(), "worker name shown in the console")
 	_ = cmd.MarkFlagRequired("server")

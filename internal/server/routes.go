@@ -207,6 +207,7 @@ func (s *Server) routes() {
 		&api.Route{Method: "POST", Path: "/api/v1/registries", OperationID: "createRegistry", Tag: "registries", Summary: "Add a registry and its credentials (stored encrypted)", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Status: http.StatusCreated, Handler: s.createRegistry},
 		&api.Route{Method: "GET", Path: "/api/v1/registries/{id}/webhook", OperationID: "getRegistryWebhook", Tag: "registries", Summary: "Where and with which secret the registry sends push notifications", Resource: rRegistries, Action: "edit", Response: webhookInfo{}, Handler: s.getWebhook},
 		&api.Route{Method: "POST", Path: "/api/v1/registries/{id}/webhook", OperationID: "registryWebhook", Tag: "registries", Summary: "Push notifications (distribution, harbor or dockerhub payloads, ?kind=); authenticated by the registry's webhook secret", Public: true, Response: registry.WebhookResponse{}, Status: http.StatusAccepted, Handler: s.receiveWebhook},
+		&api.Route{Method: "PUT", Path: "/api/v1/registries/{id}", OperationID: "updateRegistry", Tag: "registries", Summary: "Replace a registry's settings; an empty secret keeps the stored one", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Handler: s.updateRegistry},
 		&api.Route{Method: "DELETE", Path: "/api/v1/registries/{id}", OperationID: "deleteRegistry", Tag: "registries", Resource: rRegistries, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteRegistry},
 	)
 }
@@ -931,24 +932,67 @@ type registryRequest struct {
 	Insecure bool   `json:"insecure,omitempty"`
 }
 
+// registryFrom validates a registry request; plain HTTP and unverified
+// TLS are for loopback registries only.
+func registryFrom(r *http.Request, in registryRequest) (store.Registry, error) {
+	u, err := url.Parse(in.URL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return store.Registry{}, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "url", Message: "url must be https://HOST[:PORT]"}
+	}
+	loopback := u.Hostname() == "localhost" || (net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).IsLoopback())
+	if (u.Scheme == "http" || in.Insecure) && !loopback {
+		return store.Registry{}, &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "insecure", Message: "plain HTTP and unverified TLS are allowed for loopback registries only"}
+	}
+	if err := check(r.Context(), rbac.Edit, rbac.Registries, rbac.Attributes{Registry: u.Host}); err != nil {
+		return store.Registry{}, err
+	}
+	return store.Registry{Name: in.Name, URL: u.Scheme + "://" + u.Host, AuthType: in.AuthType,
+		Username: in.Username, Secret: in.Secret, Insecure: in.Insecure || u.Scheme == "http"}, nil
+}
+
+func (s *Server) updateRegistry(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var in registryRequest
+	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
+		return err
+	}
+	old, err := s.db.GetRegistry(r.Context(), id)
+	if err != nil {
+		return storeErr(err)
+	}
+	if err := s.registryCheck(r, old); err != nil {
+		return err
+	}
+	upd, err := registryFrom(r, in)
+	if err != nil {
+		return err
+	}
+	upd.ID = id
+	if upd.Secret == "" {
+		if upd.Secret, err = s.db.RegistrySecret(r.Context(), id); err != nil {
+			return err
+		}
+	}
+	reg, err := s.db.UpdateRegistry(r.Context(), upd)
+	if err != nil {
+		return storeErr(err)
+	}
+	return s.respond(w, r, http.StatusOK, reg, audit.ActionRegistryUpdate, rRegistries, strconv.FormatInt(id, 10), old, reg)
+}
+
 func (s *Server) createRegistry(w http.ResponseWriter, r *http.Request) error {
 	var in registryRequest
 	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
 		return err
 	}
-	u, err := url.Parse(in.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "url", Message: "url must be https://HOST[:PORT]"}
-	}
-	loopback := u.Hostname() == "localhost" || (net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).IsLoopback())
-	if (u.Scheme == "http" || in.Insecure) && !loopback {
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "insecure", Message: "plain HTTP and unverified TLS are allowed for loopback registries only"}
-	}
-	if err := check(r.Context(), rbac.Edit, rbac.Registries, rbac.Attributes{Registry: u.Host}); err != nil {
+	sr, err := registryFrom(r, in)
+	if err != nil {
 		return err
 	}
-	reg, err := s.db.CreateRegistry(r.Context(), store.Registry{Name: in.Name, URL: u.Scheme + "://" + u.Host, AuthType: in.AuthType,
-		Username: in.Username, Secret: in.Secret, Insecure: in.Insecure || u.Scheme == "http"})
+	reg, err := s.db.CreateRegistry(r.Context(), sr)
 	if err != nil {
 		return storeErr(err)
 	}

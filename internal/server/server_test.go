@@ -306,6 +306,12 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 			f.t.Fatal(err)
 		}
 		return request{path: "/api/v1/registries/" + id(reg.ID)}
+	case "updateRegistry":
+		reg, err := f.srv.db.CreateRegistry(ctx, store.Registry{Name: "u-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthBasic, Username: "u", Secret: "kept"})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return request{path: "/api/v1/registries/" + id(reg.ID), body: registryRequest{Name: "u-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthBasic, Username: "u2"}}
 	case "getRegistryWebhook":
 		reg, err := f.srv.db.CreateRegistry(ctx, store.Registry{Name: "w-" + uniq, URL: "https://" + uniq + ".example", AuthType: store.AuthNone})
 		if err != nil {
