@@ -41,6 +41,7 @@ import (
 	"github.com/mamorisec/mamori/internal/server/rbac"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/vulndb"
+	"github.com/mamorisec/mamori/internal/webui"
 )
 
 // maxSessionLifetime bounds a session's stored expiry (auth enforces
@@ -155,7 +156,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.auth, err = auth.New(auth.Config{
 		Users: as, Sessions: as, Tokens: as, InsecureCookie: cfg.InsecureCookie, Authenticators: chain,
-		Audit: s.auditAuth, Logger: cfg.Log, Now: cfg.Now,
+		FormLoginPaths: []string{webui.LoginPath},
+		Audit:          s.auditAuth, Logger: cfg.Log, Now: cfg.Now,
 	})
 	if err != nil {
 		db.Close()
@@ -184,7 +186,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// Registry push notifications carry the registry's webhook secret, not
 	// a user's session or token: they skip user authentication.
 	top.Handle("POST /api/v1/registries/{id}/webhook", s.router)
-	top.Handle("/", s.auth.Authenticate(s.auth.RequireCSRF(s.router)))
+	console, err := s.newConsole()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAPIPath(r.URL.Path) {
+			s.router.ServeHTTP(w, r)
+			return
+		}
+		console.ServeHTTP(w, r)
+	})
+	top.Handle("/", s.auth.Authenticate(s.auth.RequireCSRF(app)))
 	s.handler = top
 	return s, nil
 }

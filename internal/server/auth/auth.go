@@ -127,6 +127,9 @@ type Config struct {
 	// accepted in the Origin header of unsafe requests. Empty means the
 	// Origin's host must equal the request's Host.
 	AllowedOrigins []string
+	// FormLoginPaths are further login paths (the web console's form)
+	// that, like LoginPath, need no CSRF token: they replace the session.
+	FormLoginPaths []string
 
 	// ClientIP returns the client address of a request. Nil uses the host
 	// of RemoteAddr; set it to trust X-Forwarded-For from a known proxy.

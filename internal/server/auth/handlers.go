@@ -172,15 +172,29 @@ func (s *Service) HandleLogout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "unauthenticated", "logout needs a session")
 		return
 	}
-	if err := s.cfg.Sessions.DeleteSession(r.Context(), p.sessionHash); err != nil {
+	if err := s.EndSession(w, r); err != nil {
 		s.logger.Error("logout", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal_error", "logout failed because of a server error")
 		return
 	}
-	s.clearSessionCookie(w)
-	s.audit(r.Context(), AuditEvent{Actor: p.Username, Action: ActionLogout, ClientIP: s.clientIP(r)})
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// EndSession logs the request's session out: it is deleted on the server,
+// its cookie cleared and the logout audited. Without a session it does
+// nothing.
+func (s *Service) EndSession(w http.ResponseWriter, r *http.Request) error {
+	p, ok := PrincipalFrom(r.Context())
+	if !ok || p.Method != MethodSession {
+		return nil
+	}
+	if err := s.cfg.Sessions.DeleteSession(r.Context(), p.sessionHash); err != nil {
+		return err
+	}
+	s.clearSessionCookie(w)
+	s.audit(r.Context(), AuditEvent{Actor: p.Username, Action: ActionLogout, ClientIP: s.clientIP(r)})
+	return nil
 }
 
 // HandleSession serves GET /api/v1/auth/session: the current user, how it

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -181,8 +182,14 @@ func (s *Service) RequireCSRF(next http.Handler) http.Handler {
 		// Login acts on the submitted credentials, not on the session, so
 		// it needs no token even when an old session cookie is present
 		// (it replaces that session); the origin checks above still apply.
-		if ok && p.Method == MethodSession && r.URL.Path != LoginPath {
+		if ok && p.Method == MethodSession && r.URL.Path != LoginPath && !slices.Contains(s.cfg.FormLoginPaths, r.URL.Path) {
 			got := r.Header.Get(CSRFHeader)
+			if got == "" && isForm(r) {
+				// HTML forms cannot set headers: they send the token as
+				// the csrf_token field.
+				r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+				got = r.PostFormValue(CSRFFormField)
+			}
 			if got == "" {
 				writeError(w, http.StatusForbidden, "csrf_failed", "missing "+CSRFHeader+" header")
 				return
@@ -195,6 +202,21 @@ func (s *Service) RequireCSRF(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// CSRFFormField carries the CSRF token in HTML form posts.
+const CSRFFormField = "csrf_token"
+
+// maxFormBody bounds a form body read for its CSRF token.
+const maxFormBody = 1 << 20
+
+func isForm(r *http.Request) bool {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	return strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+}
+
+// CSRFToken is the session's CSRF token, for HTML forms ("" for token
+// principals).
+func (p *Principal) CSRFToken() string { return p.csrf }
 
 // checkOrigin returns why r looks cross-origin, or "" if it does not.
 // Requests without Sec-Fetch-Site and Origin (non-browser clients) pass.
