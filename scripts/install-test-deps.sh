@@ -23,6 +23,7 @@ APT_PACKAGES=(
   argon2             # reference argon2 CLI cross-checks the password hashing
   postgresql         # real PostgreSQL for the store tests (scripts/start-postgres.sh runs a private cluster)
   slapd ldap-utils   # real OpenLDAP for the LDAP login tests (started by the tests, never as a service)
+  chromium           # headless browser for the web console end-to-end tests (chromedp)
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
 )
 

@@ -68,12 +68,22 @@ func everything() []string {
 
 func newFixture(t *testing.T, databaseURL string) *fixture {
 	t.Helper()
+	return newFixtureConfig(t, databaseURL, nil)
+}
+
+// newFixtureConfig is newFixture with a hook to change the configuration.
+func newFixtureConfig(t *testing.T, databaseURL string, change func(*Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	f := &fixture{t: t, tokens: map[string]string{}}
-	srv, err := New(ctx, Config{
+	cfg := Config{
 		DataDir: filepath.Join(t.TempDir(), "data"), DatabaseURL: databaseURL, VulnDB: filepath.Join(t.TempDir(), "none.db"),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), FirstRun: func(_, pw string) { f.adminPwd = pw },
-	})
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	srv, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

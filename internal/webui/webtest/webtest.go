@@ -3,10 +3,12 @@
 // package so that several test packages can share it.
 //
 // A [Browser] runs one Chromium process with a private profile in the test's
-// temporary directory. It only reaches loopback: every host name except
-// localhost and 127.0.0.1 resolves to nothing, no proxy is used, and the
-// background services of the browser (updates, sync, translation, default
-// apps) are off. Every helper fails the test, naming the selector or URL, when
+// temporary directory. It only reaches loopback: the tab blocks (through the
+// DevTools protocol) every request to a host other than 127.0.0.1, localhost
+// and [::1], including IP addresses; under that, every host name except
+// 127.0.0.1 and localhost resolves to nothing for the whole browser, no proxy
+// is used, and the background services of the browser (updates, sync,
+// translation, default apps) are off. Every helper fails the test, naming the selector or URL, when
 // it does not finish within [Browser.Timeout].
 package webtest
 
@@ -51,7 +53,18 @@ const (
 // page can never reach the network.
 const hostResolverRules = "MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost"
 
-// Browser is a headless Chromium with one tab, bound to a test.
+// loopbackOnly lets requests reach loopback hosts and blocks all others,
+// including hosts written as IP addresses, which the host resolver rules
+// cannot stop because they are never resolved.
+var loopbackOnly = []*network.BlockPattern{
+	{URLPattern: "*://127.0.0.1:*/*", Block: false},
+	{URLPattern: "*://localhost:*/*", Block: false},
+	{URLPattern: `*://\[\:\:1\]:*/*`, Block: false},
+	{URLPattern: "*://*:*/*", Block: true},
+}
+
+// Browser is a headless Chromium with one tab, bound to a test. Its helpers
+// drive that one tab, so call them from the test's goroutine only.
 type Browser struct {
 	// Timeout is how long each helper waits; New sets DefaultTimeout.
 	Timeout time.Duration
@@ -69,7 +82,7 @@ type Browser struct {
 type Request struct {
 	URL    string
 	Status int64  // HTTP status; 0 when no response arrived
-	Error  string // Chromium's error text (for example net::ERR_NAME_NOT_RESOLVED) when loading failed
+	Error  string // why loading failed: Chromium's error text (net::ERR_NAME_NOT_RESOLVED) or "(blocked: reason)"
 }
 
 // New starts a headless Chromium with the language en-US. It skips the test
@@ -83,6 +96,14 @@ func New(t testing.TB) *Browser {
 // NewWithLanguage is New with the browser language lang (for example "ja"):
 // it sets --lang, the Accept-Language header and navigator.language.
 func NewWithLanguage(t testing.TB, lang string) *Browser {
+	t.Helper()
+	return start(t, lang, true)
+}
+
+// start starts the browser; blockURLs turns on the DevTools URL block that
+// stops requests to any host but loopback (only tests of the host resolver
+// rules turn it off).
+func start(t testing.TB, lang string, blockURLs bool) *Browser {
 	t.Helper()
 	exe := testenv.Chromium(t)
 	profile := t.TempDir() // before Cleanup below, so it is removed after the browser stops
@@ -128,6 +149,14 @@ func NewWithLanguage(t testing.TB, lang string) *Browser {
 	if err != nil {
 		t.Fatalf("webtest: read browser version: %v", err)
 	}
+	if blockURLs {
+		b.call("block non-loopback URLs", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: loopbackOnly})
+			return err
+		}))
+	}
+	// The window size flag does not fix the viewport of a headless tab.
+	b.call("set viewport", chromedp.EmulateViewport(WindowWidth, WindowHeight))
 	b.call("set language "+lang, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{
 			UserAgent: version.UserAgent, AcceptLanguage: lang,
@@ -176,10 +205,11 @@ func (b *Browser) onEvent(ev any) {
 		}
 	case *network.EventLoadingFailed:
 		if i, ok := b.byID[e.RequestID]; ok {
-			b.requests[i].Error = e.ErrorText
+			msg := e.ErrorText
 			if e.BlockedReason != "" {
-				b.requests[i].Error += " (" + string(e.BlockedReason) + ")"
+				msg = strings.TrimSpace(msg + " (blocked: " + string(e.BlockedReason) + ")")
 			}
+			b.requests[i].Error = msg
 		}
 	}
 }
@@ -344,8 +374,11 @@ func (b *Browser) Screenshot(name string) string {
 
 // ConsoleErrors returns the errors seen so far in the tab: console.error and
 // failed console.assert calls, uncaught exceptions and unhandled rejections,
-// and error entries of the browser log, which include Content Security Policy
-// violations ("Refused to ...") and failed resource loads.
+// and error entries of the browser log, prefixed log(source). Those include
+// failed resource loads (log(network)) and Content Security Policy violations
+// (log(security); Chromium words them "Refused to ..." or, since about
+// version 130, "Executing inline script violates ... Content Security Policy
+// directive ...").
 func (b *Browser) ConsoleErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"image/png"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -55,9 +57,6 @@ var pages = map[string]string{
 <button>Scan</button>
 <a href="/hello">Hello</a>
 </main>`,
-
-	"/external": `<!doctype html><html lang="en"><title>External</title>
-<img id="remote" alt="remote" src="http://example.com/x.png">`,
 }
 
 // pixel is a 1x1 PNG.
@@ -76,6 +75,9 @@ func newServer(t *testing.T) *httptest.Server {
 			fmt.Fprint(w, body)
 		})
 	}
+	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("/pixel.png", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(pixel)
@@ -83,6 +85,10 @@ func newServer(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/result", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Result</title><p id="result">%s/%s</p>`,
 			html.EscapeString(r.FormValue("name")), html.EscapeString(r.FormValue("team")))
+	})
+	mux.HandleFunc("/external", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>External</title><img id="remote" alt="remote" src="%s">`,
+			html.EscapeString(r.FormValue("src")))
 	})
 	mux.HandleFunc("/lang", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Lang</title>
@@ -114,6 +120,11 @@ func TestNavigateAndText(t *testing.T) {
 	if title != "Hello" {
 		t.Errorf("document.title = %q, want Hello", title)
 	}
+	var size []int
+	b.Eval("[innerWidth, innerHeight]", &size)
+	if want := []int{WindowWidth, WindowHeight}; !slices.Equal(size, want) {
+		t.Errorf("viewport = %v, want %v", size, want)
+	}
 	if d := b.Timing(srv.URL + "/hello"); d <= 0 || d > DefaultTimeout {
 		t.Errorf("Timing = %v, want a positive load time below %v", d, DefaultTimeout)
 	}
@@ -144,7 +155,9 @@ func TestFormFillAndSubmit(t *testing.T) {
 
 func TestScreenshot(t *testing.T) {
 	srv := newServer(t)
-	t.Setenv("MAMORI_ARTIFACTS", t.TempDir())
+	if os.Getenv("MAMORI_ARTIFACTS") == "" {
+		t.Setenv("MAMORI_ARTIFACTS", t.TempDir())
+	}
 	b := New(t)
 	b.Navigate(srv.URL + "/good")
 	path := b.Screenshot("good page")
@@ -155,8 +168,12 @@ func TestScreenshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) < 100 || !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) {
-		t.Errorf("screenshot %s is not a non-empty PNG (%d bytes)", path, len(data))
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("screenshot %s is not a PNG: %v", path, err)
+	}
+	if w := img.Bounds().Dx(); w != WindowWidth {
+		t.Errorf("screenshot width = %d, want the window width %d", w, WindowWidth)
 	}
 }
 
@@ -167,13 +184,12 @@ func TestConsoleErrors(t *testing.T) {
 		wants []string
 	}{
 		{"/error", []string{"boom from console", "undefinedFunction is not defined"}},
-		{"/csp", []string{"Refused to execute inline script"}},
+		{"/csp", []string{"log(security): ", "Content Security Policy directive 'script-src 'self''"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimPrefix(tt.page, "/"), func(t *testing.T) {
 			b := New(t)
 			b.Navigate(srv.URL + tt.page)
-			b.WaitVisible("title, body")
 			errs := strings.Join(b.ConsoleErrors(), "\n")
 			for _, want := range tt.wants {
 				if !strings.Contains(errs, want) {
@@ -252,28 +268,54 @@ func TestLanguage(t *testing.T) {
 
 func TestNoExternalNetwork(t *testing.T) {
 	srv := newServer(t)
-	b := New(t)
-	b.Navigate(srv.URL + "/external")
-	var complete bool
-	b.Eval(`new Promise(r => { const i = document.getElementById("remote");
-		if (i.complete) r(true); else { i.onload = i.onerror = () => r(true); } })`, &complete)
-	var found bool
-	for _, r := range b.Requests() {
-		if !strings.HasPrefix(r.URL, "http://example.com/") {
-			continue
-		}
-		found = true
-		if r.Status != 0 || r.Error == "" {
-			t.Errorf("request to %s: status %d, error %q; want it to fail without a response", r.URL, r.Status, r.Error)
-		}
-		t.Logf("external request %s failed: %s", r.URL, r.Error)
+	tests := []struct {
+		name      string
+		blockURLs bool
+		src       string
+		wantError string // "" means the image loads
+	}{
+		// The DevTools URL block stops names and IP addresses alike; a
+		// loopback address other than 127.0.0.1 stands for a remote IP
+		// address, so a failure of the block still stays on this machine.
+		{"blocked name", true, "http://example.com/x.png", "(blocked: inspector)"},
+		{"blocked address", true, "http://127.0.0.2:9/x.png", "(blocked: inspector)"},
+		// Under it, the host resolver rules resolve no name but loopback.
+		{"unresolved name", false, "http://example.com/x.png", "net::ERR_NAME_NOT_RESOLVED"},
+		// Loopback stays reachable by address and by name.
+		{"loopback address", true, srv.URL + "/pixel.png", ""},
+		{"loopback name", true, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/pixel.png", ""},
 	}
-	if !found {
-		t.Errorf("no request to example.com recorded; requests: %+v", b.Requests())
-	}
-	var width int
-	b.Eval(`document.getElementById("remote").naturalWidth`, &width)
-	if width != 0 {
-		t.Errorf("external image loaded with width %d", width)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := start(t, "en-US", tt.blockURLs)
+			b.Navigate(srv.URL + "/external?src=" + url.QueryEscape(tt.src))
+			var width int
+			b.Eval(`new Promise(r => { const i = document.getElementById("remote");
+				const done = () => r(i.naturalWidth);
+				if (i.complete) done(); else { i.onload = i.onerror = done; } })`, &width)
+			wantWidth := 1
+			if tt.wantError != "" {
+				wantWidth = 0
+			}
+			if width != wantWidth {
+				t.Errorf("image %s has width %d, want %d", tt.src, width, wantWidth)
+			}
+			var found bool
+			for _, r := range b.Requests() {
+				if r.URL != tt.src {
+					continue
+				}
+				found = true
+				switch {
+				case tt.wantError == "" && (r.Status != http.StatusOK || r.Error != ""):
+					t.Errorf("request to %s: status %d, error %q; want 200", r.URL, r.Status, r.Error)
+				case tt.wantError != "" && (r.Status != 0 || !strings.Contains(r.Error, tt.wantError)):
+					t.Errorf("request to %s: status %d, error %q; want no response and error %s", r.URL, r.Status, r.Error, tt.wantError)
+				}
+			}
+			if !found {
+				t.Errorf("no request to %s recorded; requests: %+v", tt.src, b.Requests())
+			}
+		})
 	}
 }
