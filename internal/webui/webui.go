@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/mamorisec/mamori/internal/report"
+	"github.com/mamorisec/mamori/internal/server/audit"
 	"github.com/mamorisec/mamori/internal/server/auth"
 	"github.com/mamorisec/mamori/internal/server/store"
 )
@@ -60,8 +61,25 @@ type Deps struct {
 	Image  func(r *http.Request, id int64) (store.Image, error)
 	Report func(r *http.Request, scanID int64) (*report.Scan, error)
 	Counts func(r *http.Request) (Counts, error)
-	Log    *slog.Logger
+	// Vulnerabilities lists findings across the images in scope.
+	Vulnerabilities func(r *http.Request, o store.ListOptions) (store.Page[store.Vulnerability], error)
+	// Policies lists the current assurance policies; SavePolicy stores a
+	// policy (a new one or a new version) after validating it, and
+	// returns a validation error as ErrInvalidPolicy.
+	Policies   func(r *http.Request) (store.Page[store.Policy], error)
+	SavePolicy func(r *http.Request, definition []byte) error
+	// Audit lists audit events, newest first.
+	Audit func(r *http.Request, o store.ListOptions) (store.Page[audit.Event], error)
+	// ChangePassword changes the session user's password.
+	ChangePassword func(r *http.Request, current, next string) error
+	Log            *slog.Logger
 }
+
+// ErrInvalidPolicy wraps a policy validation error.
+var ErrInvalidPolicy = errors.New("invalid policy")
+
+// ErrWrongPassword is returned when the current password is wrong.
+var ErrWrongPassword = errors.New("wrong password")
 
 // ErrForbidden marks a page the caller may not see.
 var ErrForbidden = errors.New("forbidden")
@@ -98,7 +116,7 @@ func New(d Deps) (*UI, error) {
 		"join": strings.Join,
 		"pair": func(key string, f any) map[string]any { return map[string]any{"Key": key, "Findings": f} },
 	}
-	for _, p := range []string{"login", "dashboard", "images", "image", "error"} {
+	for _, p := range []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "policies", "audit", "account"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %s: %w", p, err)
@@ -202,6 +220,10 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, LoginPath, http.StatusSeeOther)
 	case r.URL.Path == "/lang" && r.Method == http.MethodGet:
 		u.setLanguage(w, r)
+	case r.URL.Path == "/policies" && r.Method == http.MethodPost:
+		u.savePolicy(w, r)
+	case r.URL.Path == "/account" && r.Method == http.MethodPost:
+		u.changePassword(w, r)
 	case r.Method != http.MethodGet:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	default:
@@ -216,6 +238,14 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			u.images(w, r)
 		case strings.HasPrefix(r.URL.Path, "/images/"):
 			u.image(w, r, strings.TrimPrefix(r.URL.Path, "/images/"))
+		case r.URL.Path == "/vulnerabilities":
+			u.vulnerabilities(w, r)
+		case r.URL.Path == "/policies":
+			u.policies(w, r, http.StatusOK, "", "", "")
+		case r.URL.Path == "/audit":
+			u.auditLog(w, r)
+		case r.URL.Path == "/account":
+			u.render(w, r, http.StatusOK, "account", page{Page: "account", Data: map[string]any{}})
 		default:
 			u.render(w, r, http.StatusNotFound, "error", page{Title: "404", Error: "error.notFound"})
 		}
@@ -339,4 +369,82 @@ func (u *UI) image(w http.ResponseWriter, r *http.Request, idText string) {
 		}
 	}
 	u.render(w, r, http.StatusOK, "image", page{Page: "images", Data: map[string]any{"Image": &im, "Report": rep}})
+}
+
+func (u *UI) vulnerabilities(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	p, err := u.d.Vulnerabilities(r, store.ListOptions{Filter: q.Get("filter"), Cursor: q.Get("cursor"), Limit: 50})
+	data := map[string]any{"Filter": q.Get("filter")}
+	if errors.Is(err, store.ErrInvalid) {
+		u.render(w, r, http.StatusBadRequest, "vulnerabilities", page{Page: "vulnerabilities", Data: data})
+		return
+	}
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	data["Items"], data["Next"] = p.Items, p.Next
+	u.render(w, r, http.StatusOK, "vulnerabilities", page{Page: "vulnerabilities", Data: data})
+}
+
+// policies shows the policy list and the editor; notice and problem are
+// the outcome of a save, definition the text to show again.
+func (u *UI) policies(w http.ResponseWriter, r *http.Request, status int, notice, problem, definition string) {
+	p, err := u.d.Policies(r)
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, status, "policies", page{Page: "policies", Error: problem,
+		Data: map[string]any{"Items": p.Items, "Notice": notice, "Definition": definition}})
+}
+
+func (u *UI) savePolicy(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		u.policies(w, r, http.StatusBadRequest, "", err.Error(), "")
+		return
+	}
+	def := r.PostForm.Get("definition")
+	err := u.d.SavePolicy(r, []byte(def))
+	switch {
+	case errors.Is(err, ErrInvalidPolicy):
+		u.policies(w, r, http.StatusBadRequest, "", strings.TrimPrefix(err.Error(), ErrInvalidPolicy.Error()+": "), def)
+	case err != nil:
+		u.fail(w, r, err)
+	default:
+		u.policies(w, r, http.StatusOK, "policies.saved", "", "")
+	}
+}
+
+func (u *UI) auditLog(w http.ResponseWriter, r *http.Request) {
+	p, err := u.d.Audit(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
+	if err != nil {
+		u.fail(w, r, err)
+		return
+	}
+	u.render(w, r, http.StatusOK, "audit", page{Page: "audit", Data: map[string]any{"Items": p.Items, "Next": p.Next}})
+}
+
+func (u *UI) changePassword(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		u.render(w, r, http.StatusBadRequest, "account", page{Page: "account", Error: err.Error(), Data: map[string]any{}})
+		return
+	}
+	err := u.d.ChangePassword(r, r.PostForm.Get("current"), r.PostForm.Get("new"))
+	msgs := u.msgs[language(r)]
+	switch {
+	case errors.Is(err, ErrWrongPassword):
+		u.render(w, r, http.StatusForbidden, "account", page{Page: "account", Error: msgs["account.wrong"], Data: map[string]any{}})
+	case err == nil:
+		u.render(w, r, http.StatusOK, "account", page{Page: "account", Data: map[string]any{"Notice": "account.changed"}})
+	default:
+		var pe *auth.PolicyError
+		if errors.As(err, &pe) {
+			u.render(w, r, http.StatusBadRequest, "account", page{Page: "account", Error: msgs["account.weak"] + " " + pe.Error(), Data: map[string]any{}})
+			return
+		}
+		u.fail(w, r, err)
+	}
 }
