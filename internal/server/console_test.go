@@ -86,6 +86,15 @@ func TestConsole(t *testing.T) {
 		t.Errorf("the hostile package name is missing from the page")
 	}
 
+	// A policy whose name is HTML.
+	if _, err := f.srv.db.CreatePolicy(context.Background(), store.PolicyAssurance, `<img src=x onerror=alert(3)>`, []byte(`{"apiVersion":"mamori.dev/v1","kind":"AssurancePolicy","name":"x","controls":{"disallow_root":true}}`), "admin"); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ = f.page(admin, "/policies", "")
+	if code != 200 || strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;img src=x") {
+		t.Errorf("hostile policy name is not escaped: %d\n%s", code, body)
+	}
+
 	bob := f.consoleLogin(t, "bob", f.setPassword(t, "bob"))
 	code, body, _ = f.page(bob, "/images", "")
 	if code != 200 || !strings.Contains(body, "team-a/app") || strings.Contains(body, "team-b/api") {
