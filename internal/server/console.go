@@ -234,19 +234,29 @@ func yamlToJSON(b []byte) (json.RawMessage, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := writeNode(&buf, &n); err != nil {
+	if err := writeNode(&buf, &n, 0); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-func writeNode(buf *bytes.Buffer, n *yaml.Node) error {
+// maxPolicyDepth bounds a policy document's nesting.
+const maxPolicyDepth = 16
+
+// writeNode writes n as JSON with its scalars' types (package vulndb's
+// converter keeps every scalar a string, as OSV needs; a policy's numbers
+// must stay numbers). Aliases are refused: a policy has no use for them,
+// and expanding them invites alias bombs.
+func writeNode(buf *bytes.Buffer, n *yaml.Node, depth int) error {
+	if depth > maxPolicyDepth {
+		return errors.New("the policy is nested too deeply")
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) != 1 {
 			return errors.New("want one YAML document")
 		}
-		return writeNode(buf, n.Content[0])
+		return writeNode(buf, n.Content[0], depth+1)
 	case yaml.MappingNode:
 		buf.WriteByte('{')
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -256,7 +266,7 @@ func writeNode(buf *bytes.Buffer, n *yaml.Node) error {
 			k, _ := json.Marshal(n.Content[i].Value)
 			buf.Write(k)
 			buf.WriteByte(':')
-			if err := writeNode(buf, n.Content[i+1]); err != nil {
+			if err := writeNode(buf, n.Content[i+1], depth+1); err != nil {
 				return err
 			}
 		}
@@ -267,7 +277,7 @@ func writeNode(buf *bytes.Buffer, n *yaml.Node) error {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := writeNode(buf, c); err != nil {
+			if err := writeNode(buf, c, depth+1); err != nil {
 				return err
 			}
 		}
@@ -286,7 +296,9 @@ func writeNode(buf *bytes.Buffer, n *yaml.Node) error {
 		v, _ := json.Marshal(n.Value)
 		buf.Write(v)
 	case yaml.AliasNode:
-		return writeNode(buf, n.Alias)
+		return errors.New("YAML aliases are not allowed in policies")
+	default:
+		return errors.New("the policy is empty")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -139,3 +140,36 @@ func ioNopCloser(r *strings.Reader) *nopCloser { return &nopCloser{r} }
 type nopCloser struct{ *strings.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+func TestYAMLToJSON(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"a: 1.0\nb: [x, 2, true, null]\nc: {d: \"3\"}\n", `{"a":1.0,"b":["x",2,true,null],"c":{"d":"3"}}`, ""},
+		{`{"a": 9.0}`, `{"a":9.0}`, ""},
+		{"a: &x [1]\nb: *x\n", "", "aliases"},
+		{strings.Repeat("[", 40) + strings.Repeat("]", 40), "", "nested too deeply"},
+		{"a: [\n", "", "did not find"},
+	} {
+		got, err := yamlToJSON([]byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("yamlToJSON(%q) error %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("yamlToJSON(%q) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func FuzzYAMLToJSON(f *testing.F) {
+	for _, s := range []string{"a: 1.0\n", `{"a": [1, "x"]}`, "a: &x 1\nb: *x\n", "- - - 1\n", "a: !!binary aGk=\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := yamlToJSON([]byte(in))
+		if err == nil && !json.Valid(out) {
+			t.Fatalf("yamlToJSON(%q) = %q, not JSON", in, out)
+		}
+	})
+}
