@@ -82,6 +82,20 @@ func (s *Server) newConsole() (*webui.UI, error) {
 			return s.db.ListPolicies(ctx, store.PolicyAssurance, store.ListOptions{Limit: store.MaxLimit})
 		},
 		SavePolicy: s.consoleSavePolicy,
+		Users: func(r *http.Request, o store.ListOptions) (store.Page[store.User], error) {
+			ctx, err := s.consoleContext(r, rbac.Users)
+			if err != nil {
+				return store.Page[store.User]{}, err
+			}
+			return s.db.ListUsers(ctx, o)
+		},
+		Registries: func(r *http.Request) (store.Page[store.Registry], error) {
+			ctx, err := s.consoleContext(r, rbac.Registries)
+			if err != nil {
+				return store.Page[store.Registry]{}, err
+			}
+			return s.db.ListRegistries(ctx, store.ListOptions{Limit: store.MaxLimit})
+		},
 		Audit: func(r *http.Request, o store.ListOptions) (store.Page[audit.Event], error) {
 			var out store.Page[audit.Event]
 			ctx, err := s.consoleContext(r, rbac.Audit)

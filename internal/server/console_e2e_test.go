@@ -112,6 +112,20 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	check(b, "audit")
 
+	for _, pg := range []struct{ path, want string }{
+		{"/risk", "No workloads are reported yet"},
+		{"/users", "erin"},
+		{"/registries", "No registries"},
+		{"/account", "Current password"},
+	} {
+		b.Navigate(hs.URL + pg.path)
+		b.WaitVisible("h1")
+		if got := b.Text("main"); !strings.Contains(got, pg.want) {
+			t.Errorf("%s: %q", pg.path, got)
+		}
+		check(b, strings.TrimPrefix(pg.path, "/"))
+	}
+
 	ja := webtest.NewWithLanguage(t, "ja")
 	ja.Navigate(hs.URL + "/login")
 	ja.WaitVisible("h1")
@@ -131,6 +145,11 @@ func TestConsoleBrowser(t *testing.T) {
 	bob.WaitVisible("main")
 	if got := bob.Text("main"); strings.Contains(got, "team-b") || !strings.Contains(got, "Not found") {
 		t.Errorf("bob opens team-b's image by URL: %q", got)
+	}
+	bob.Navigate(hs.URL + "/users")
+	bob.WaitVisible("main")
+	if got := bob.Text("main"); strings.Contains(got, "erin") {
+		t.Errorf("bob lists users: %q", got)
 	}
 	bob.Navigate(hs.URL + "/audit")
 	bob.WaitVisible("main")

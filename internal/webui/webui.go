@@ -70,6 +70,9 @@ type Deps struct {
 	SavePolicy func(r *http.Request, definition []byte) error
 	// Audit lists audit events, newest first.
 	Audit func(r *http.Request, o store.ListOptions) (store.Page[audit.Event], error)
+	// Users and Registries list those resources.
+	Users      func(r *http.Request, o store.ListOptions) (store.Page[store.User], error)
+	Registries func(r *http.Request) (store.Page[store.Registry], error)
 	// ChangePassword changes the session user's password.
 	ChangePassword func(r *http.Request, current, next string) error
 	Log            *slog.Logger
@@ -116,7 +119,7 @@ func New(d Deps) (*UI, error) {
 		"join": strings.Join,
 		"pair": func(key string, f any) map[string]any { return map[string]any{"Key": key, "Findings": f} },
 	}
-	for _, p := range []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "policies", "audit", "account"} {
+	for _, p := range []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "policies", "audit", "account", "risk", "users", "registries"} {
 		t, err := template.New(p).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %s: %w", p, err)
@@ -244,6 +247,24 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			u.policies(w, r, http.StatusOK, "", "", "")
 		case r.URL.Path == "/audit":
 			u.auditLog(w, r)
+		case r.URL.Path == "/risk":
+			// Workloads arrive from enforcers and the kube-enforcer; until
+			// they report, the page says so instead of inventing data.
+			u.render(w, r, http.StatusOK, "risk", page{Page: "risk"})
+		case r.URL.Path == "/users":
+			p, err := u.d.Users(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
+			if err != nil {
+				u.fail(w, r, err)
+				return
+			}
+			u.render(w, r, http.StatusOK, "users", page{Page: "users", Data: map[string]any{"Items": p.Items, "Next": p.Next}})
+		case r.URL.Path == "/registries":
+			p, err := u.d.Registries(r)
+			if err != nil {
+				u.fail(w, r, err)
+				return
+			}
+			u.render(w, r, http.StatusOK, "registries", page{Page: "registries", Data: map[string]any{"Items": p.Items}})
 		case r.URL.Path == "/account":
 			u.render(w, r, http.StatusOK, "account", page{Page: "account", Data: map[string]any{}})
 		default:
