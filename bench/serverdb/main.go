@@ -100,13 +100,16 @@ var queries = []query{
 
 // httpQueries are timed through the console's HTTP handler as the first
 // admin (session cookie): authentication, the role and scope lookup, the
-// query and the JSON answer.
+// query and the JSON answer; the last three are web console pages (HTML).
 var httpQueries = []string{
 	"/api/v1/vulnerabilities?limit=50&sort=-severity",
 	"/api/v1/vulnerabilities?limit=50&filter=severity%3DCRITICAL,HIGH%3Bfixable%3Dtrue",
 	"/api/v1/images?limit=50",
 	"/api/v1/vulnerabilities/CVE-2021-44228/images",
 	"/api/v1/packages/images?type=maven&name=org.apache.logging.log4j:log4j-core&version=%3C2.17",
+	"/images",
+	"/vulnerabilities?filter=severity%3DCRITICAL",
+	"/",
 }
 
 // result is the measurements of one database.
