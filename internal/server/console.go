@@ -121,7 +121,7 @@ func (s *Server) newConsole() (*webui.UI, error) {
 			if !ok || ap.Method != auth.MethodSession {
 				return webui.ErrForbidden
 			}
-			if _, err := s.auth.Login(r.Context(), ap.Username, current, clientIP(r)); err != nil {
+			if _, err := s.auth.Login(r.Context(), ap.Username, current, s.auth.ClientIP(r)); err != nil {
 				return webui.ErrWrongPassword
 			}
 			if err := s.auth.SetPassword(r.Context(), ap.UserID, next); err != nil {

@@ -68,7 +68,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := s.oidc.Callback(w, r)
 	if err != nil {
-		s.auditAuth(r.Context(), auth.AuditEvent{Time: s.cfg.Now(), Action: auth.ActionLoginFailed, ClientIP: clientIP(r), Reason: "oidc", Source: store.SourceOIDC})
+		s.auditAuth(r.Context(), auth.AuditEvent{Time: s.cfg.Now(), Action: auth.ActionLoginFailed, ClientIP: s.auth.ClientIP(r), Reason: "oidc", Source: store.SourceOIDC})
 		s.cfg.Log.WarnContext(r.Context(), "OIDC login failed", "err", err)
 		return api.Errorf(http.StatusUnauthorized, api.CodeUnauthenticated, "single sign-on failed")
 	}
@@ -80,7 +80,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if u.Source != store.SourceOIDC || u.Disabled {
-		s.auditAuth(r.Context(), auth.AuditEvent{Time: s.cfg.Now(), Actor: id.Username, Action: auth.ActionLoginFailed, ClientIP: clientIP(r), Reason: "account is not an SSO account or is disabled", Source: store.SourceOIDC})
+		s.auditAuth(r.Context(), auth.AuditEvent{Time: s.cfg.Now(), Actor: id.Username, Action: auth.ActionLoginFailed, ClientIP: s.auth.ClientIP(r), Reason: "account is not an SSO account or is disabled", Source: store.SourceOIDC})
 		return api.Errorf(http.StatusForbidden, api.CodeForbidden, "this account cannot log in with single sign-on")
 	}
 	if err := s.auth.StartSession(w, r, &auth.Identity{UserID: strconv.FormatInt(u.ID, 10), Username: u.Username, Groups: id.Groups, Source: store.SourceOIDC}); err != nil {

@@ -169,11 +169,7 @@ func (s *Server) authorizeScanner(r *http.Request) error {
 // auditDenied records a request the route check refused: access to
 // something the caller holds no permission for is a security event.
 func (s *Server) auditDenied(r *http.Request, ap *auth.Principal, rt *api.Route, reason string) {
-	actor := audit.Actor{Kind: audit.ActorUser, ID: ap.UserID, Name: ap.Username}
-	if ap.Method == auth.MethodToken {
-		actor.Kind, actor.ID = audit.ActorToken, ap.TokenID
-	}
-	_, err := s.audit.Append(r.Context(), audit.Event{Actor: actor, ActorIP: clientIP(r), Action: audit.ActionAccessDenied,
+	_, err := s.audit.Append(r.Context(), audit.Event{Actor: actorOf(ap), ActorIP: s.auth.ClientIP(r), Action: audit.ActionAccessDenied,
 		ResourceType: rt.Resource, ResourceID: rt.Method + " " + rt.Path, Outcome: audit.Denied, Reason: reason})
 	if err != nil {
 		s.cfg.Log.ErrorContext(r.Context(), "audit trail append failed", "action", audit.ActionAccessDenied, "err", err)

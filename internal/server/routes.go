@@ -316,11 +316,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, status int, v a
 // record appends an audit event for a change by the caller.
 func (s *Server) record(r *http.Request, action, typ, id string, before, after any) error {
 	ap, _ := auth.PrincipalFrom(r.Context())
-	actor := audit.Actor{Kind: audit.ActorUser, ID: ap.UserID, Name: ap.Username}
-	if ap.Method == auth.MethodToken {
-		actor.Kind, actor.ID = audit.ActorToken, ap.TokenID
-	}
-	e := audit.Event{Actor: actor, ActorIP: clientIP(r), Action: action, ResourceType: typ, ResourceID: id, Outcome: audit.Success}
+	e := audit.Event{Actor: actorOf(ap), ActorIP: s.auth.ClientIP(r), Action: action, ResourceType: typ, ResourceID: id, Outcome: audit.Success}
 	if before != nil {
 		e.Before = jsonBody(before)
 	}
@@ -331,12 +327,17 @@ func (s *Server) record(r *http.Request, action, typ, id string, before, after a
 	return err
 }
 
-func clientIP(r *http.Request) string {
-	host, _, found := strings.Cut(r.RemoteAddr, ":")
-	if i := strings.LastIndex(r.RemoteAddr, ":"); i >= 0 && found {
-		host = r.RemoteAddr[:i]
+// actorOf is the audit actor of an authenticated caller: the user, or the
+// API token acting for them.
+func actorOf(ap *auth.Principal) audit.Actor {
+	if ap == nil {
+		return audit.Actor{Kind: audit.ActorUser}
 	}
-	return strings.Trim(host, "[]")
+	actor := audit.Actor{Kind: audit.ActorUser, ID: ap.UserID, Name: ap.Username}
+	if ap.Method == auth.MethodToken {
+		actor.Kind, actor.ID = audit.ActorToken, ap.TokenID
+	}
+	return actor
 }
 
 // auditAuth appends login events from package auth.
@@ -369,7 +370,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := api.DecodeJSON(w, r, &in, 0); err != nil {
 		return err
 	}
-	if _, err := s.auth.Login(r.Context(), ap.Username, in.Current, clientIP(r)); err != nil {
+	if _, err := s.auth.Login(r.Context(), ap.Username, in.Current, s.auth.ClientIP(r)); err != nil {
 		return &api.Error{Status: http.StatusForbidden, Code: api.CodeForbidden, Field: "current", Message: "the current password is wrong"}
 	}
 	if err := s.auth.SetPassword(r.Context(), ap.UserID, in.New); err != nil {

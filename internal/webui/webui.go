@@ -19,7 +19,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -293,7 +292,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusBadRequest, "login", page{Page: "login", Error: "login.failed"})
 		return
 	}
-	id, err := u.d.Auth.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), clientIP(r))
+	id, err := u.d.Auth.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), u.d.Auth.ClientIP(r))
 	var le *auth.LoginError
 	switch {
 	case errors.As(err, &le) && le.Code == "invalid_credentials":
@@ -311,14 +310,6 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // setLanguage stores the language choice and returns to a local page.

@@ -216,6 +216,11 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
+// ClientIP is the client address of a request as the service sees it
+// (Config.ClientIP, by default the host of r.RemoteAddr): login throttling,
+// audit events and the rest of the server must agree on it.
+func (s *Service) ClientIP(r *http.Request) string { return s.clientIP(r) }
+
 // remoteIP returns the host part of r.RemoteAddr.
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
