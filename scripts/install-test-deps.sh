@@ -25,6 +25,7 @@ APT_PACKAGES=(
   slapd ldap-utils   # real OpenLDAP for the LDAP login tests (started by the tests, never as a service)
   chromium           # headless browser for the web console end-to-end tests (chromedp)
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
+  busybox-static     # the static busybox that test container images are made of (testenv.BusyboxImage)
 )
 
 missing=()
