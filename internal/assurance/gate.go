@@ -53,12 +53,13 @@ func (g Gate) Policy() (*Policy, error) {
 	}, nil
 }
 
-// ExitStatus returns the exit status for a verdict: 0 when there is none
-// or it passes, otherwise ExitCode, or 1 when ExitCode is 0 (a policy file
-// given with --policy fails the scan even without --exit-code).
+// ExitStatus returns the exit status for a verdict: 0 when there is none,
+// it passes, or its policy is in audit mode; otherwise ExitCode, or 1 when
+// ExitCode is 0 (a policy file given with --policy fails the scan even
+// without --exit-code).
 func (g Gate) ExitStatus(v *Verdict) int {
 	switch {
-	case v == nil || v.Pass:
+	case !v.Fails():
 		return 0
 	case g.ExitCode != 0:
 		return g.ExitCode

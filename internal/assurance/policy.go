@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -39,8 +40,36 @@ type Policy struct {
 	// judges; empty means every image. mamori scan, which judges one
 	// image by the policy it is given, ignores them.
 	Scopes []string `json:"scopes,omitempty"`
+	// Disabled policies judge no image (the console's enable/disable
+	// switch); a policy file is enabled unless it says `enabled: false`.
+	Disabled bool `json:"disabled,omitempty"`
+	// Mode is ModeEnforce (a failing verdict fails the image: the CI gate
+	// exits non-zero, admission denies) or ModeAudit (the verdict is
+	// recorded and shown, but nothing is failed or blocked).
+	Mode string `json:"mode"`
+	// EnforceFrom, when set on an audit-mode policy, is the scheduled
+	// change to enforce mode: from that time on the policy enforces.
+	EnforceFrom time.Time `json:"enforceFrom,omitzero"`
 	// Controls are the checks the image must pass.
 	Controls Controls `json:"controls"`
+}
+
+// Policy modes.
+const (
+	ModeEnforce = "enforce"
+	ModeAudit   = "audit"
+)
+
+// EffectiveMode returns the policy's mode at now, with its scheduled
+// change to enforce mode applied.
+func (p *Policy) EffectiveMode(now time.Time) string {
+	if p.Mode == ModeAudit && !p.EnforceFrom.IsZero() && !now.Before(p.EnforceFrom) {
+		return ModeEnforce
+	}
+	if p.Mode == "" {
+		return ModeEnforce
+	}
+	return p.Mode
 }
 
 // Controls are the checks of a policy; docs/assurance.md defines each.
@@ -144,6 +173,9 @@ type policyFile struct {
 	Name        string       `yaml:"name"`
 	Description string       `yaml:"description"`
 	Scopes      []string     `yaml:"scopes"`
+	Enabled     *bool        `yaml:"enabled"`
+	Mode        string       `yaml:"mode"`
+	EnforceFrom string       `yaml:"enforce_from"`
 	Controls    controlsFile `yaml:"controls"`
 }
 
@@ -191,7 +223,7 @@ type packageRuleFile struct {
 // The keys each mapping of the file accepts, for error messages that name
 // the unknown key.
 var (
-	topKeys     = []string{"apiVersion", "kind", "name", "description", "scopes", "controls"}
+	topKeys     = []string{"apiVersion", "kind", "name", "description", "scopes", "enabled", "mode", "enforce_from", "controls"}
 	controlKeys = []string{"max_severity", "max_cvss_score", "severity_counts", "fixable_only", "block_cves", "block_packages", "ignore_unreachable",
 		"disallow_malware", "disallow_secrets", "disallow_root", "block_misconfigurations", "licenses",
 		"max_image_age", "trusted_base_images", "required_labels", "signature_required"}
@@ -274,6 +306,18 @@ func parse(data []byte, readKey func(string) ([]byte, error)) (*Policy, error) {
 		return nil, yamlError(err)
 	}
 	return pf.validate(readKey)
+}
+
+// parseWhen reads an RFC 3339 time or a date (YYYY-MM-DD, midnight UTC).
+func parseWhen(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	t, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date (2026-12-31) nor an RFC 3339 time", v)
+	}
+	return t, nil
 }
 
 // checkShape rejects unknown keys with a message that names the key, its
@@ -377,6 +421,25 @@ func (pf *policyFile) validate(readKey func(string) ([]byte, error)) (*Policy, e
 			return nil, fmt.Errorf("scopes[%d] is empty", i)
 		}
 		p.Scopes = append(p.Scopes, sc)
+	}
+	p.Disabled = pf.Enabled != nil && !*pf.Enabled
+	switch pf.Mode {
+	case "", ModeEnforce:
+		p.Mode = ModeEnforce
+	case ModeAudit:
+		p.Mode = ModeAudit
+	default:
+		return nil, fmt.Errorf("mode is %q, want %q or %q", pf.Mode, ModeEnforce, ModeAudit)
+	}
+	if pf.EnforceFrom != "" {
+		if p.Mode != ModeAudit {
+			return nil, fmt.Errorf("enforce_from %q: only an audit-mode policy can be scheduled to enforce", pf.EnforceFrom)
+		}
+		t, err := parseWhen(pf.EnforceFrom)
+		if err != nil {
+			return nil, fmt.Errorf("enforce_from: %w", err)
+		}
+		p.EnforceFrom = t
 	}
 	c, err := pf.Controls.validate(readKey)
 	if err != nil {

@@ -20,6 +20,7 @@ func TestLoad(t *testing.T) {
 	want := &Policy{
 		Name:        "production",
 		Description: "Images deployed to production clusters.",
+		Mode:        ModeEnforce,
 		Controls: Controls{
 			MaxSeverity:    sevPtr(vuln.SeverityCritical),
 			MaxCVSSScore:   floatPtr(9),
@@ -83,6 +84,10 @@ func TestParseErrors(t *testing.T) {
 		{"wrong kind", "apiVersion: mamori.dev/v1\nkind: Policy\nname: p\ncontrols: {max_severity: HIGH}\n", []string{"kind", `"Policy"`}},
 		{"no name", "apiVersion: mamori.dev/v1\nkind: AssurancePolicy\ncontrols: {max_severity: HIGH}\n", []string{"name is missing"}},
 		{"no controls", header, []string{"no control is set"}},
+		{"bad mode", header + "mode: block\ncontrols: {max_severity: HIGH}\n", []string{"mode", `"block"`}},
+		{"schedule on enforce", header + "enforce_from: 2026-12-01\ncontrols: {max_severity: HIGH}\n", []string{"enforce_from", "audit-mode"}},
+		{"bad schedule", header + "mode: audit\nenforce_from: next week\ncontrols: {max_severity: HIGH}\n", []string{"enforce_from", `"next week"`}},
+		{"enabled not bool", header + "enabled: maybe\ncontrols: {max_severity: HIGH}\n", []string{"bool"}},
 		{"only modifiers", header + "controls: {fixable_only: true}\n", []string{"no control is set"}},
 		{"bad severity", header + "controls: {max_severity: SEVERE}\n", []string{"max_severity", `"SEVERE"`}},
 		{"numeric severity", header + "controls: {max_severity: 3}\n", []string{"max_severity", `"3"`}},
@@ -180,4 +185,36 @@ func FuzzParse(f *testing.F) {
 		Evaluate(p, Subject{Now: time.Unix(1e9, 0), Created: time.Unix(0, 0), Layers: []string{"sha256:x"}, Labels: map[string]string{"a": "xy"},
 			Exceptions: []Exception{{ID: "e", Image: "*", Control: ControlLabels, Expires: time.Unix(2e9, 0), Justification: "j"}}})
 	})
+}
+
+func TestModes(t *testing.T) {
+	day := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, doc string
+		now       time.Time
+		disabled  bool
+		mode      string
+	}{
+		{"default", "", day, false, ModeEnforce},
+		{"audit", "mode: audit\n", day, false, ModeAudit},
+		{"disabled", "enabled: false\nmode: audit\n", day, true, ModeAudit},
+		{"before schedule", "mode: audit\nenforce_from: 2026-12-01\n", day.Add(-time.Second), false, ModeAudit},
+		{"at schedule", "mode: audit\nenforce_from: 2026-12-01\n", day, false, ModeEnforce},
+		{"rfc3339 schedule", "mode: audit\nenforce_from: 2026-11-30T23:00:00-02:00\n", day, false, ModeAudit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Parse("p", []byte(header+tt.doc+"controls: {disallow_malware: true}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Disabled != tt.disabled || p.EffectiveMode(tt.now) != tt.mode {
+				t.Errorf("disabled %v, mode at %v %q; want %v, %q", p.Disabled, tt.now, p.EffectiveMode(tt.now), tt.disabled, tt.mode)
+			}
+			v := &Verdict{Pass: false, Mode: p.EffectiveMode(tt.now)}
+			if v.Fails() != (tt.mode == ModeEnforce) {
+				t.Errorf("a failing %s verdict Fails() = %v", tt.mode, v.Fails())
+			}
+		})
+	}
 }

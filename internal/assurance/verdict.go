@@ -7,6 +7,10 @@ type Verdict struct {
 	Policy string `json:"policy"`
 	// Pass is false when at least one control is violated.
 	Pass bool `json:"pass"`
+	// Mode is the policy's effective mode when it was evaluated
+	// (ModeEnforce or ModeAudit); an audit-mode verdict that fails is
+	// shown but fails nothing.
+	Mode string `json:"mode,omitempty"`
 	// Violations lists each violated control with its reason.
 	Violations []Violation `json:"violations,omitempty"`
 	// Waived lists the violations that active exceptions waived; they do
@@ -29,3 +33,7 @@ type Violation struct {
 	// sorted.
 	Packages []string `json:"packages,omitempty"`
 }
+
+// Fails reports whether the verdict fails the image: it did not pass and
+// its policy enforces.
+func (v *Verdict) Fails() bool { return v != nil && !v.Pass && v.Mode != ModeAudit }

@@ -163,12 +163,18 @@ func Run(ctx context.Context, ref string, cfg Config) (*report.Scan, error) {
 			subj.Labels = res.Config.Config.Labels
 		}
 		for _, p := range policies {
+			if p.Disabled {
+				continue
+			}
 			sub := subj
 			if sc := p.Controls.SignatureRequired; sc != nil {
 				sub.Signatures, sub.SignatureError = verifySignatures(ctx, rep.Image, sc, cfg.Inventory.Image)
 			}
 			v := assurance.Evaluate(p, sub)
-			if s.Assurance == nil || (s.Assurance.Pass && !v.Pass) {
+			v.Mode = p.EffectiveMode(subj.Now)
+			// Assurance is the first verdict that fails the image, else
+			// the first audit-mode failure, else the first verdict.
+			if s.Assurance == nil || (!s.Assurance.Fails() && v.Fails()) || (s.Assurance.Pass && !v.Pass) {
 				s.Assurance = &v
 			}
 			if len(cfg.Policies) > 0 {
