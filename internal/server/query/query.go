@@ -240,3 +240,16 @@ func ParseSort(s string) ([]SortKey, error) {
 	}
 	return keys, nil
 }
+
+// EscapeValue escapes a literal value for a filter condition, so that a
+// value holding ',', ';' or '\' is read back as written.
+func EscapeValue(v string) string {
+	var b strings.Builder
+	for _, r := range v {
+		if r == '\\' || r == ',' || r == ';' {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -252,3 +252,15 @@ func FuzzDecodeCursor(f *testing.F) {
 		}
 	})
 }
+
+func TestEscapeValue(t *testing.T) {
+	for _, v := range []string{"plain", `a,b;c\d`, `trailing\`, "日本語;"} {
+		f, err := ParseFilter("actor=" + EscapeValue(v))
+		if err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		if len(f.Conds) != 1 || len(f.Conds[0].Values) != 1 || f.Conds[0].Values[0] != v {
+			t.Errorf("%q read back as %+v", v, f.Conds)
+		}
+	}
+}

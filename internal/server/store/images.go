@@ -42,6 +42,9 @@ type Image struct {
 	LatestScanID int64 `json:"latestScanID,omitempty"`
 	// Summary counts the findings of the latest scan.
 	Summary Summary `json:"summary"`
+	// Assurance is the latest scan's assurance status (AssuranceNone
+	// before any scan).
+	Assurance string `json:"assurance"`
 }
 
 // Ref returns the image reference used by Scope globs:
@@ -78,6 +81,9 @@ const (
 	AssuranceNone = "none"
 	AssurancePass = "pass"
 	AssuranceFail = "fail"
+	// AssuranceWarn: only audit-mode policies failed, so the image is
+	// reported non-compliant but nothing fails or blocks it.
+	AssuranceWarn = "warn"
 )
 
 // Scan is one scan of an image. The full report is fetched separately
@@ -114,20 +120,23 @@ var imageSchema = &query.Schema{
 		{Name: "lastSeen", Column: "i.last_seen", Type: query.Time},
 		{Name: "critical", Column: "COALESCE(ls.critical, 0)", Type: query.Int},
 		{Name: "high", Column: "COALESCE(ls.high, 0)", Type: query.Int},
-		{Name: "assurance", Column: "COALESCE(ls.assurance, 'none')", Type: query.Enum, Values: []string{AssuranceFail, AssuranceNone, AssurancePass}},
+		{Name: "assurance", Column: "COALESCE(ls.assurance, 'none')", Type: query.Enum, Values: []string{AssuranceFail, AssuranceNone, AssurancePass, AssuranceWarn}},
+		// fixable counts the latest scan's findings that have a fix
+		// ("fixable>0" selects images a rebuild would improve).
+		{Name: "fixable", Column: "(SELECT COUNT(*) FROM vulnerabilities fv WHERE fv.scan_id = i.latest_scan_id AND fv.fixable AND NOT fv.suppressed)", Type: query.Int, NoSort: true},
 	},
 }
 
 const imageCols = `i.id, i.registry, i.repository, i.tag, i.digest, i.image_id, i.labels, i.created, i.first_seen, i.last_seen,
 	COALESCE(i.latest_scan_id, 0), COALESCE(ls.critical, 0), COALESCE(ls.high, 0), COALESCE(ls.medium, 0),
-	COALESCE(ls.low, 0), COALESCE(ls.negligible, 0), COALESCE(ls.unknown, 0)`
+	COALESCE(ls.low, 0), COALESCE(ls.negligible, 0), COALESCE(ls.unknown, 0), COALESCE(ls.assurance, 'none')`
 
 const imageFrom = "images i LEFT JOIN scans ls ON ls.id = i.latest_scan_id"
 
 func scanImage(im *Image) []any {
 	return []any{&im.ID, &im.Registry, &im.Repository, &im.Tag, &im.Digest, &im.ImageID, jsonCol{&im.Labels},
 		timeCol{&im.Created}, timeCol{&im.FirstSeen}, timeCol{&im.LastSeen}, &im.LatestScanID,
-		&im.Summary.Critical, &im.Summary.High, &im.Summary.Medium, &im.Summary.Low, &im.Summary.Negligible, &im.Summary.Unknown}
+		&im.Summary.Critical, &im.Summary.High, &im.Summary.Medium, &im.Summary.Low, &im.Summary.Negligible, &im.Summary.Unknown, &im.Assurance}
 }
 
 var imageList = &listSpec[Image]{
@@ -137,7 +146,8 @@ var imageList = &listSpec[Image]{
 
 // ListImages returns a page of images. Sortable and filterable fields: id,
 // registry, repository, tag, digest, name (the reference), created,
-// firstSeen, lastSeen, critical, high (latest scan counts), assurance.
+// firstSeen, lastSeen, critical, high (latest scan counts), assurance; and
+// filterable only: fixable (the latest scan's findings that have a fix).
 func (s *Store) ListImages(ctx context.Context, opts ListOptions) (Page[Image], error) {
 	return list(ctx, s, imageList, opts)
 }
@@ -307,8 +317,12 @@ func (s *Store) storeReport(ctx context.Context, tx *sql.Tx, id, imageID, create
 	}
 	if v := rep.Assurance; v != nil {
 		sc.AssurancePolicy = v.Policy
-		sc.Assurance = AssuranceFail
-		if v.Pass {
+		switch {
+		case v.Fails():
+			sc.Assurance = AssuranceFail
+		case !v.Pass:
+			sc.Assurance = AssuranceWarn
+		default:
 			sc.Assurance = AssurancePass
 		}
 	}
@@ -366,7 +380,7 @@ var scanSchema = &query.Schema{
 		{Name: "status", Column: "sc.status", Type: query.Enum, Values: []string{ScanDone, ScanFailed, ScanQueued, ScanRunning}},
 		{Name: "critical", Column: "sc.critical", Type: query.Int},
 		{Name: "high", Column: "sc.high", Type: query.Int},
-		{Name: "assurance", Column: "sc.assurance", Type: query.Enum, Values: []string{AssuranceFail, AssuranceNone, AssurancePass}},
+		{Name: "assurance", Column: "sc.assurance", Type: query.Enum, Values: []string{AssuranceFail, AssuranceNone, AssurancePass, AssuranceWarn}},
 		{Name: "name", Column: "i.ref", Type: query.String},
 	},
 }
