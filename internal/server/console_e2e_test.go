@@ -22,36 +22,29 @@ func TestConsoleBrowser(t *testing.T) {
 	f := newFixtureConfig(t, "", func(c *Config) { c.InsecureCookie = true })
 	hs := httptest.NewServer(f.h)
 	defer hs.Close()
+	defer f.srv.console.Stop() // end live feeds, or Close waits for them
 	b := webtest.New(t)
 	login := func(b *webtest.Browser, user, pw string) {
 		t.Helper()
-		b.Navigate(hs.URL + "/")
-		b.WaitVisible("#username")
-		b.SetValue("#username", user)
-		b.SetValue("#password", pw)
-		b.Submit("form.login")
-		b.WaitVisible("h1")
-		var loc string
-		b.Eval("location.pathname", &loc)
-		if loc != "/" {
-			t.Fatalf("login as %s ended at %s: %q", user, loc, b.Text("main"))
-		}
-		b.WaitVisible("#image-count")
+		browserLogin(t, b, hs.URL, user, pw)
 	}
 	check := func(b *webtest.Browser, name string) {
 		t.Helper()
-		b.Screenshot(name)
-		if errs := b.A11y(); len(errs) > 0 {
-			t.Errorf("%s: accessibility problems: %q", name, errs)
-		}
-		if errs := b.ConsoleErrors(); len(errs) > 0 {
-			t.Errorf("%s: console errors: %q", name, errs)
-		}
+		checkPage(t, b, name)
 	}
 	b.Navigate(hs.URL + "/")
 	b.WaitVisible("form.login")
 	check(b, "login")
-	login(b, "admin", f.adminPwd)
+	// Keyboard: the username field has the focus; Tab goes through the
+	// form, then (past the browser's own controls) to the skip link, the
+	// header and the language switch, in reading order.
+	if got := strings.Join(b.TabOrder(7), " "); got != "input#password button body a.skip a.brand select#lang-select button" {
+		t.Errorf("tab order on the login page: %s", got)
+	}
+	browserFirstLogin(t, b, hs.URL, f)
+	check(b, "account-changed")
+	b.Navigate(hs.URL + "/")
+	b.WaitVisible("#image-count")
 	if got := b.Text("#image-count"); got != "2" {
 		t.Errorf("dashboard counts %q images, want 2", got)
 	}
@@ -117,6 +110,9 @@ func TestConsoleBrowser(t *testing.T) {
 		{"/users", "erin"},
 		{"/registries", "No registries"},
 		{"/account", "Current password"},
+		{"/scopes", "team-a"},
+		{"/tokens", "New token"},
+		{"/settings", "Settings"},
 	} {
 		b.Navigate(hs.URL + pg.path)
 		b.WaitVisible("h1")
@@ -155,5 +151,55 @@ func TestConsoleBrowser(t *testing.T) {
 	bob.WaitVisible("main")
 	if got := bob.Text("main"); strings.Contains(got, "auth.login") || !strings.Contains(got, "do not have access") {
 		t.Errorf("bob reads the audit log: %q", got)
+	}
+}
+
+// browserLogin logs user in through the console's form and waits for the
+// page the login leads to.
+func browserLogin(t *testing.T, b *webtest.Browser, base, user, pw string) {
+	t.Helper()
+	b.Navigate(base + "/")
+	b.WaitVisible("#username")
+	b.SetValue("#username", user)
+	b.SetValue("#password", pw)
+	b.Submit("form.login")
+	b.WaitVisible("h1")
+	var loc string
+	b.Eval("location.pathname", &loc)
+	if loc != "/" {
+		t.Fatalf("login as %s ended at %s: %q", user, loc, b.Text("main"))
+	}
+	b.WaitVisible("#image-count")
+}
+
+// browserFirstLogin logs the admin in with the generated password, which
+// leads to the password change, and replaces it.
+func browserFirstLogin(t *testing.T, b *webtest.Browser, base string, f *fixture) {
+	t.Helper()
+	b.Navigate(base + "/")
+	b.WaitVisible("#username")
+	b.SetValue("#username", "admin")
+	b.SetValue("#password", f.adminPwd)
+	b.Submit("form.login")
+	b.WaitVisible("#must-change")
+	checkPage(t, b, "first-login")
+	next := f.adminPwd + " replaced"
+	b.SetValue("#current", f.adminPwd)
+	b.SetValue("#new", next)
+	b.Submit("form.login")
+	b.WaitVisible(".notice")
+	f.adminPwd = next
+}
+
+// checkPage screenshots the page (a build artifact) and checks it for
+// accessibility problems and console errors (CSP violations included).
+func checkPage(t *testing.T, b *webtest.Browser, name string) {
+	t.Helper()
+	b.Screenshot(name)
+	if errs := b.A11y(); len(errs) > 0 {
+		t.Errorf("%s: accessibility problems: %q", name, errs)
+	}
+	if errs := b.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("%s: console errors: %q", name, errs)
 	}
 }

@@ -1,7 +1,8 @@
 // Package webui is mamori's web console: server-rendered pages (Go
 // html/template, which escapes every value for its context) with a
-// stylesheet and no scripts, served by `mamori server` from files embedded
-// in the binary, in English and Japanese.
+// stylesheet and one small script of its own for the live event feed
+// (every page works without it), served by `mamori server` from files
+// embedded in the binary, in English and Japanese.
 //
 // The pages read data only through the functions in Deps, which the
 // server implements with the same authorization and application-scope
@@ -22,7 +23,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/mamorisec/mamori/internal/assurance"
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/audit"
 	"github.com/mamorisec/mamori/internal/server/auth"
@@ -41,40 +45,99 @@ const LoginPath = "/login"
 // langCookie holds the user's language choice.
 const langCookie = "mamori_lang"
 
-// CSP is the Content-Security-Policy of every page: no scripts at all, no
-// inline styles, nothing from other origins, no framing.
-const CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// CSP is the Content-Security-Policy of every page: scripts only from the
+// console's own static files (no inline script, no eval), no inline
+// styles, connections only back to the console (the live feed), nothing
+// from other origins, no framing.
+const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// Counts summarizes what the caller may see.
-type Counts struct {
-	Images     int64
-	BySeverity map[string]int64
-}
-
-// Deps are the console's data sources; each applies the caller's
-// permissions and scopes (a denial is an error wrapping ErrForbidden, a
-// missing object one wrapping store.ErrNotFound).
+// Deps are the console's data sources and actions; each applies the
+// caller's permissions and scopes (a denial is an error wrapping
+// ErrForbidden, a missing object one wrapping store.ErrNotFound, bad
+// input one wrapping store.ErrInvalid or ErrInvalidPolicy).
 type Deps struct {
-	Auth   *auth.Service
-	Images func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error)
-	Image  func(r *http.Request, id int64) (store.Image, error)
-	Report func(r *http.Request, scanID int64) (*report.Scan, error)
-	Counts func(r *http.Request) (Counts, error)
+	Auth *auth.Service
+	Log  *slog.Logger
+
+	// Dashboard sums up the risk the caller may see.
+	Dashboard func(r *http.Request) (Dashboard, error)
+	Images    func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error)
+	Image     func(r *http.Request, id int64) (store.Image, error)
+	Report    func(r *http.Request, scanID int64) (*report.Scan, error)
+	// ScanState returns the status of an image's newest scan request
+	// (queued, running, done or failed) for the progress display.
+	ScanState func(r *http.Request, imageID int64) (string, error)
+	// RequestScan queues a scan of a registry image reference; Rescan
+	// queues a new scan of a stored image.
+	RequestScan func(r *http.Request, ref string) error
+	Rescan      func(r *http.Request, imageID int64) error
+	// AddException waives a finding or control on an image's repository.
+	AddException func(r *http.Request, im store.Image, e assurance.Exception) error
 	// Vulnerabilities lists findings across the images in scope.
 	Vulnerabilities func(r *http.Request, o store.ListOptions) (store.Page[store.Vulnerability], error)
+	// ImagesWithVulnerability lists the images in scope affected by one
+	// vulnerability ID.
+	ImagesWithVulnerability func(r *http.Request, id string) (store.Page[store.Image], error)
 	// Policies lists the current assurance policies; SavePolicy stores a
 	// policy (a new one or a new version) after validating it, and
-	// returns a validation error as ErrInvalidPolicy.
-	Policies   func(r *http.Request) (store.Page[store.Policy], error)
-	SavePolicy func(r *http.Request, definition []byte) error
-	// Audit lists audit events, newest first.
-	Audit func(r *http.Request, o store.ListOptions) (store.Page[audit.Event], error)
-	// Users and Registries list those resources.
+	// returns a validation error as ErrInvalidPolicy. SetPolicyEnabled
+	// switches one on or off; ImportPolicies stores a JSON array of
+	// policies (all or none) and ExportPolicies writes them all.
+	Policies         func(r *http.Request) (store.Page[store.Policy], error)
+	SavePolicy       func(r *http.Request, definition []byte) error
+	SetPolicyEnabled func(r *http.Request, name string, enabled bool) error
+	ImportPolicies   func(r *http.Request, data []byte) (int, error)
+	ExportPolicies   func(r *http.Request) ([]byte, error)
+	// Audit lists audit events, newest first; Events returns the security
+	// events (denials, failures, runtime detections) among at most limit
+	// audit events after seq, oldest first, and the last seq it read, for
+	// the live feed.
+	Audit  func(r *http.Request, o store.ListOptions) (store.Page[audit.Event], error)
+	Events func(r *http.Request, afterSeq int64, limit int) ([]audit.Event, int64, error)
+	// Users, Roles, Scopes, Tokens, Settings and Registries list those
+	// resources.
 	Users      func(r *http.Request, o store.ListOptions) (store.Page[store.User], error)
+	Roles      func(r *http.Request) (store.Page[store.Role], error)
+	Scopes     func(r *http.Request) (store.Page[store.AppScope], error)
+	SaveScope  func(r *http.Request, definition []byte) error
+	Tokens     func(r *http.Request) (store.Page[store.APIToken], error)
+	Settings   func(r *http.Request) (store.Page[store.Setting], error)
 	Registries func(r *http.Request) (store.Page[store.Registry], error)
-	// ChangePassword changes the session user's password.
-	ChangePassword func(r *http.Request, current, next string) error
-	Log            *slog.Logger
+	// CreateToken issues an API token for the session user with view or
+	// edit access (never beyond the user's own) and returns its secret
+	// (shown once); RevokeToken revokes one of theirs.
+	CreateToken func(r *http.Request, name, access string, ttl time.Duration) (string, error)
+	RevokeToken func(r *http.Request, id string) error
+	// ChangePassword changes the session user's password;
+	// MustChangePassword reports whether they must do so before using
+	// the console (the generated first-start password).
+	ChangePassword     func(r *http.Request, current, next string) error
+	MustChangePassword func(r *http.Request) bool
+	// Denied records a refused page or form in the audit trail.
+	Denied func(r *http.Request)
+}
+
+// Dashboard is the risk summary of the images in the caller's scopes.
+type Dashboard struct {
+	Images int64
+	// ByAssurance counts images by their latest assurance status
+	// (store.AssurancePass, AssuranceFail, AssuranceWarn, AssuranceNone).
+	ByAssurance map[string]int64
+	// BySeverity and Fixable count the latest scans' findings by
+	// severity, all of them and those with a fix; nil when the caller may
+	// not see vulnerabilities.
+	BySeverity map[string]int64
+	Fixable    map[string]int64
+	// Trend sums the scans of the last days.
+	Trend []store.TrendDay
+	// Risky are the images with the most critical and high findings.
+	Risky []store.Image
+	// Events are recent security events (denials, failures, runtime
+	// detections), newest first, and LastSeq the audit trail's newest
+	// sequence number, where the live feed starts; Events is nil when
+	// the caller may not read the audit trail.
+	Events  []audit.Event
+	LastSeq int64
 }
 
 // ErrInvalidPolicy wraps a policy validation error.
@@ -92,11 +155,24 @@ type UI struct {
 	pages map[string]*template.Template
 	msgs  map[string]map[string]string
 	files http.Handler
+	// poll is how often the live feed looks for new events.
+	poll time.Duration
+	// stop ends every live feed (Stop closes it once).
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+// Stop ends the live feeds in progress and any started later, so that a
+// server shutdown does not wait for them.
+func (u *UI) Stop() { u.stopOnce.Do(func() { close(u.stop) }) }
+
+// pageNames are the templates, one per page.
+var pageNames = []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "vulnerability",
+	"policies", "audit", "account", "risk", "users", "registries", "tokens", "scopes", "settings"}
 
 // New parses the templates and message catalogs.
 func New(d Deps) (*UI, error) {
-	u := &UI{d: d, pages: map[string]*template.Template{}, msgs: map[string]map[string]string{}}
+	u := &UI{d: d, pages: map[string]*template.Template{}, msgs: map[string]map[string]string{}, poll: time.Second, stop: make(chan struct{})}
 	for _, l := range Languages {
 		b, err := files.ReadFile("i18n/" + l + ".json")
 		if err != nil {
@@ -113,12 +189,20 @@ func New(d Deps) (*UI, error) {
 			return nil, fmt.Errorf("webui: message %q has no Japanese text", key)
 		}
 	}
-	funcs := template.FuncMap{
-		"t":    func(string) string { return "" }, // replaced per request
-		"join": strings.Join,
-		"pair": func(key string, f any) map[string]any { return map[string]any{"Key": key, "Findings": f} },
+	for key := range u.msgs["ja"] {
+		if _, ok := u.msgs["en"][key]; !ok {
+			return nil, fmt.Errorf("webui: message %q has no English text", key)
+		}
 	}
-	for _, p := range []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "policies", "audit", "account", "risk", "users", "registries"} {
+	funcs := template.FuncMap{
+		"t":     func(string) string { return "" }, // replaced per request
+		"join":  strings.Join,
+		"pair":  func(key string, f any) map[string]any { return map[string]any{"Key": key, "Findings": f} },
+		"bar":   barWidth,
+		"short": shortDigest,
+		"add64": func(a, b int64) int64 { return a + b },
+	}
+	for _, p := range pageNames {
 		t, err := template.New(p).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, fmt.Errorf("webui: template %s: %w", p, err)
@@ -137,7 +221,11 @@ func New(d Deps) (*UI, error) {
 type page struct {
 	Lang, Title, Page, Path, User, CSRF string
 	Error                               string
-	Data                                any
+	// Notice is a message key shown as a success note.
+	Notice string
+	// Live turns on the live feed script for the page.
+	Live bool
+	Data any
 }
 
 // language picks the user's language: the cookie, else the browser's
@@ -160,6 +248,16 @@ func language(r *http.Request) string {
 		}
 	}
 	return Languages[0]
+}
+
+// securityHeaders sets the headers every console response carries.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", CSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on form posts, which the CSRF check must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 // render writes a page with status.
@@ -192,83 +290,152 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, name str
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", CSP)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	// same-origin, not no-referrer: with no-referrer browsers send
-	// "Origin: null" on form posts, which the CSRF check must refuse.
-	h.Set("Referrer-Policy", "same-origin")
+	securityHeaders(h)
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// msg returns the text of a message key in the request's language.
+func (u *UI) msg(r *http.Request, key string) string {
+	if s, ok := u.msgs[language(r)][key]; ok {
+		return s
+	}
+	return key
 }
 
 // ServeHTTP routes the console's pages.
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/static/") && r.Method == http.MethodGet:
-		w.Header().Set("Content-Security-Policy", CSP)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		securityHeaders(w.Header())
 		u.files.ServeHTTP(w, r)
+		return
 	case r.URL.Path == LoginPath && r.Method == http.MethodGet:
 		u.render(w, r, http.StatusOK, "login", page{Page: "login"})
+		return
 	case r.URL.Path == LoginPath && r.Method == http.MethodPost:
 		u.login(w, r)
-	case r.URL.Path == "/logout" && r.Method == http.MethodPost:
+		return
+	case r.URL.Path == "/lang" && r.Method == http.MethodGet:
+		u.setLanguage(w, r)
+		return
+	}
+	if _, ok := auth.PrincipalFrom(r.Context()); !ok {
+		if r.Method != http.MethodGet {
+			http.Error(w, "not logged in", http.StatusUnauthorized)
+			return
+		}
+		http.Redirect(w, r, LoginPath, http.StatusSeeOther)
+		return
+	}
+	// The generated first-start password must be replaced before the
+	// console can be used.
+	if r.URL.Path != "/account" && r.URL.Path != "/logout" && u.d.MustChangePassword(r) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "change your password first", http.StatusForbidden)
+			return
+		}
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	if r.Method == http.MethodPost {
+		u.post(w, r)
+		return
+	}
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	path := r.URL.Path
+	switch {
+	case path == "/":
+		u.dashboard(w, r)
+	case path == "/images":
+		u.images(w, r)
+	case strings.HasPrefix(path, "/images/"):
+		u.image(w, r, strings.TrimPrefix(path, "/images/"), "", "")
+	case path == "/vulnerabilities":
+		u.vulnerabilities(w, r)
+	case strings.HasPrefix(path, "/vulnerabilities/"):
+		u.vulnerability(w, r, strings.TrimPrefix(path, "/vulnerabilities/"))
+	case path == "/policies":
+		u.policies(w, r, http.StatusOK, "", "", "")
+	case path == "/policies/export":
+		u.exportPolicies(w, r)
+	case path == "/audit":
+		u.auditLog(w, r)
+	case path == "/events":
+		u.live(w, r)
+	case path == "/risk":
+		// Workloads arrive from enforcers and the kube-enforcer; until
+		// they report, the page says so instead of inventing data.
+		u.render(w, r, http.StatusOK, "risk", page{Page: "risk"})
+	case path == "/users":
+		p, err := u.d.Users(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		u.render(w, r, http.StatusOK, "users", page{Page: "users", Data: map[string]any{"Items": p.Items, "Next": p.Next}})
+	case path == "/scopes":
+		u.scopes(w, r, http.StatusOK, "", "", "")
+	case path == "/tokens":
+		u.tokens(w, r, http.StatusOK, page{})
+	case path == "/settings":
+		u.settings(w, r)
+	case path == "/registries":
+		p, err := u.d.Registries(r)
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		u.render(w, r, http.StatusOK, "registries", page{Page: "registries", Data: map[string]any{"Items": p.Items}})
+	case path == "/account":
+		u.account(w, r, http.StatusOK, page{})
+	default:
+		u.render(w, r, http.StatusNotFound, "error", page{Title: "404", Error: "error.notFound"})
+	}
+}
+
+// post routes the console's forms. Every form carries the session's CSRF
+// token (checked by the auth middleware before this runs).
+func (u *UI) post(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	path := r.URL.Path
+	switch {
+	case path == "/logout":
 		if err := u.d.Auth.EndSession(w, r); err != nil {
 			u.fail(w, r, err)
 			return
 		}
 		http.Redirect(w, r, LoginPath, http.StatusSeeOther)
-	case r.URL.Path == "/lang" && r.Method == http.MethodGet:
-		u.setLanguage(w, r)
-	case r.URL.Path == "/policies" && r.Method == http.MethodPost:
+	case path == "/policies":
 		u.savePolicy(w, r)
-	case r.URL.Path == "/account" && r.Method == http.MethodPost:
+	case path == "/policies/toggle":
+		u.togglePolicy(w, r)
+	case path == "/policies/import":
+		u.importPolicies(w, r)
+	case path == "/images":
+		u.requestScan(w, r)
+	case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/rescan"):
+		u.rescan(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/images/"), "/rescan"))
+	case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/exceptions"):
+		u.addException(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/images/"), "/exceptions"))
+	case path == "/scopes":
+		u.saveScope(w, r)
+	case path == "/tokens":
+		u.createToken(w, r)
+	case path == "/tokens/revoke":
+		u.revokeToken(w, r)
+	case path == "/account":
 		u.changePassword(w, r)
-	case r.Method != http.MethodGet:
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	default:
-		if _, ok := auth.PrincipalFrom(r.Context()); !ok {
-			http.Redirect(w, r, LoginPath, http.StatusSeeOther)
-			return
-		}
-		switch {
-		case r.URL.Path == "/":
-			u.dashboard(w, r)
-		case r.URL.Path == "/images":
-			u.images(w, r)
-		case strings.HasPrefix(r.URL.Path, "/images/"):
-			u.image(w, r, strings.TrimPrefix(r.URL.Path, "/images/"))
-		case r.URL.Path == "/vulnerabilities":
-			u.vulnerabilities(w, r)
-		case r.URL.Path == "/policies":
-			u.policies(w, r, http.StatusOK, "", "", "")
-		case r.URL.Path == "/audit":
-			u.auditLog(w, r)
-		case r.URL.Path == "/risk":
-			// Workloads arrive from enforcers and the kube-enforcer; until
-			// they report, the page says so instead of inventing data.
-			u.render(w, r, http.StatusOK, "risk", page{Page: "risk"})
-		case r.URL.Path == "/users":
-			p, err := u.d.Users(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
-			if err != nil {
-				u.fail(w, r, err)
-				return
-			}
-			u.render(w, r, http.StatusOK, "users", page{Page: "users", Data: map[string]any{"Items": p.Items, "Next": p.Next}})
-		case r.URL.Path == "/registries":
-			p, err := u.d.Registries(r)
-			if err != nil {
-				u.fail(w, r, err)
-				return
-			}
-			u.render(w, r, http.StatusOK, "registries", page{Page: "registries", Data: map[string]any{"Items": p.Items}})
-		case r.URL.Path == "/account":
-			u.render(w, r, http.StatusOK, "account", page{Page: "account", Data: map[string]any{}})
-		default:
-			u.render(w, r, http.StatusNotFound, "error", page{Title: "404", Error: "error.notFound"})
-		}
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }
 
@@ -279,6 +446,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrNotFound):
 		u.render(w, r, http.StatusNotFound, "error", page{Title: "404", Error: "error.notFound"})
 	case errors.Is(err, ErrForbidden):
+		u.d.Denied(r)
 		u.render(w, r, http.StatusForbidden, "error", page{Title: "403", Error: "error.forbidden"})
 	default:
 		u.d.Log.ErrorContext(r.Context(), "console page", "path", r.URL.Path, "err", err)
@@ -322,141 +490,20 @@ func (u *UI) setLanguage(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	}
-	next := r.URL.Query().Get("next")
-	// Only a path on this site: never "//host" or a scheme.
+	http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
+}
+
+// localPath returns next when it is a path on this site, else "/": never
+// "//host", a scheme or a header break.
+func localPath(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		next = "/"
+		return "/"
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return next
 }
 
-type severityCount struct {
-	Name string
-	N    int64
-}
-
-func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) {
-	c, err := u.d.Counts(r)
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	var sevs []severityCount
-	for _, s := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"} {
-		sevs = append(sevs, severityCount{s, c.BySeverity[s]})
-	}
-	u.render(w, r, http.StatusOK, "dashboard", page{Page: "dashboard", Data: map[string]any{"Images": c.Images, "Severities": sevs}})
-}
-
-func (u *UI) images(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := u.d.Images(r, store.ListOptions{Filter: q.Get("filter"), Cursor: q.Get("cursor"), Limit: 50})
-	if errors.Is(err, store.ErrInvalid) {
-		u.render(w, r, http.StatusBadRequest, "images", page{Page: "images", Error: "error.notFound", Data: map[string]any{"Filter": q.Get("filter")}})
-		return
-	}
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	u.render(w, r, http.StatusOK, "images", page{Page: "images", Data: map[string]any{"Images": p.Items, "Next": p.Next, "Filter": q.Get("filter")}})
-}
-
-func (u *UI) image(w http.ResponseWriter, r *http.Request, idText string) {
-	id, err := strconv.ParseInt(idText, 10, 64)
-	if err != nil || id <= 0 {
-		u.fail(w, r, store.ErrNotFound)
-		return
-	}
-	im, err := u.d.Image(r, id)
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	var rep *report.Scan
-	if im.LatestScanID != 0 {
-		if rep, err = u.d.Report(r, im.LatestScanID); err != nil {
-			u.fail(w, r, err)
-			return
-		}
-	}
-	u.render(w, r, http.StatusOK, "image", page{Page: "images", Data: map[string]any{"Image": &im, "Report": rep}})
-}
-
-func (u *UI) vulnerabilities(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, err := u.d.Vulnerabilities(r, store.ListOptions{Filter: q.Get("filter"), Cursor: q.Get("cursor"), Limit: 50})
-	data := map[string]any{"Filter": q.Get("filter")}
-	if errors.Is(err, store.ErrInvalid) {
-		u.render(w, r, http.StatusBadRequest, "vulnerabilities", page{Page: "vulnerabilities", Data: data})
-		return
-	}
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	data["Items"], data["Next"] = p.Items, p.Next
-	u.render(w, r, http.StatusOK, "vulnerabilities", page{Page: "vulnerabilities", Data: data})
-}
-
-// policies shows the policy list and the editor; notice and problem are
-// the outcome of a save, definition the text to show again.
-func (u *UI) policies(w http.ResponseWriter, r *http.Request, status int, notice, problem, definition string) {
-	p, err := u.d.Policies(r)
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	u.render(w, r, status, "policies", page{Page: "policies", Error: problem,
-		Data: map[string]any{"Items": p.Items, "Notice": notice, "Definition": definition}})
-}
-
-func (u *UI) savePolicy(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		u.policies(w, r, http.StatusBadRequest, "", err.Error(), "")
-		return
-	}
-	def := r.PostForm.Get("definition")
-	err := u.d.SavePolicy(r, []byte(def))
-	switch {
-	case errors.Is(err, ErrInvalidPolicy):
-		u.policies(w, r, http.StatusBadRequest, "", strings.TrimPrefix(err.Error(), ErrInvalidPolicy.Error()+": "), def)
-	case err != nil:
-		u.fail(w, r, err)
-	default:
-		u.policies(w, r, http.StatusOK, "policies.saved", "", "")
-	}
-}
-
-func (u *UI) auditLog(w http.ResponseWriter, r *http.Request) {
-	p, err := u.d.Audit(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
-	if err != nil {
-		u.fail(w, r, err)
-		return
-	}
-	u.render(w, r, http.StatusOK, "audit", page{Page: "audit", Data: map[string]any{"Items": p.Items, "Next": p.Next}})
-}
-
-func (u *UI) changePassword(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		u.render(w, r, http.StatusBadRequest, "account", page{Page: "account", Error: err.Error(), Data: map[string]any{}})
-		return
-	}
-	err := u.d.ChangePassword(r, r.PostForm.Get("current"), r.PostForm.Get("new"))
-	msgs := u.msgs[language(r)]
-	switch {
-	case errors.Is(err, ErrWrongPassword):
-		u.render(w, r, http.StatusForbidden, "account", page{Page: "account", Error: msgs["account.wrong"], Data: map[string]any{}})
-	case err == nil:
-		u.render(w, r, http.StatusOK, "account", page{Page: "account", Data: map[string]any{"Notice": "account.changed"}})
-	default:
-		var pe *auth.PolicyError
-		if errors.As(err, &pe) {
-			u.render(w, r, http.StatusBadRequest, "account", page{Page: "account", Error: msgs["account.weak"] + " " + pe.Error(), Data: map[string]any{}})
-			return
-		}
-		u.fail(w, r, err)
-	}
+// pathID parses a positive numeric path element.
+func pathID(s string) (int64, bool) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil && id > 0
 }
