@@ -210,6 +210,10 @@ func (s *Server) routes() {
 		&api.Route{Method: "PUT", Path: "/api/v1/registries/{id}", OperationID: "updateRegistry", Tag: "registries", Summary: "Replace a registry's settings; an empty secret keeps the stored one", Resource: rRegistries, Action: "edit", Request: registryRequest{}, Response: store.Registry{}, Handler: s.updateRegistry},
 		&api.Route{Method: "DELETE", Path: "/api/v1/registries/{id}", OperationID: "deleteRegistry", Tag: "registries", Resource: rRegistries, Action: "edit", Status: http.StatusNoContent, Handler: s.deleteRegistry},
 	)
+	// Runtime protection: policies, enforcer groups, agents, events,
+	// inventory (runtime.go) and the fleet relay for gateways (fleet.go).
+	s.router.Handle(s.runtimeRoutes()...)
+	s.router.Handle(s.fleetRoutes()...)
 }
 
 // listOptions reads filter, sort, limit and cursor.

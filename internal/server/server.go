@@ -99,11 +99,14 @@ type Server struct {
 	handler http.Handler
 	key     []byte
 	data    *firstrun.Data
+	// console is the web console; its live feeds end on Close.
+	console *webui.UI
 	cancel  context.CancelFunc
 	done    chan struct{}
 	hooks   webhooks
 	oidc    *oidcauth.Provider
 	bases   sync.Map // trusted base image reference -> layer diffIDs
+	fleet   *fleetService
 }
 
 // New opens (or creates) the data directory and the database, runs the
@@ -178,6 +181,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.authz = &authorizer{db: db, denied: s.auditDenied}
+	if s.fleet, err = newFleetService(s, data.Dir); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.queue = jobs.NewQueue(jobs.Config{Sink: scanSink{s}, Now: cfg.Now})
 	s.router = api.NewRouter(cfg.Log, s.authz, s.metrics)
 	s.routes()
@@ -191,6 +198,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		db.Close()
 		return nil, err
 	}
+	s.console = console
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAPIPath(r.URL.Path) {
 			s.router.ServeHTTP(w, r)
@@ -274,6 +282,7 @@ func (s *Server) Start() {
 
 // Close stops background work and closes the database.
 func (s *Server) Close() error {
+	s.console.Stop()
 	if s.cancel != nil {
 		s.cancel()
 		<-s.done
@@ -285,6 +294,8 @@ func (s *Server) Close() error {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.cfg.Log.Handler(), slog.LevelWarn)}
+	// Live feeds are long requests: end them when shutting down.
+	hs.RegisterOnShutdown(s.console.Stop)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {
@@ -348,8 +359,15 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 		Outcome: audit.Success, Reason: "first start"}); err != nil {
 		return err
 	}
-	if generated && s.cfg.FirstRun != nil {
-		s.cfg.FirstRun(AdminUser, pw)
+	if generated {
+		// A generated password travels through logs and terminals: the
+		// console makes the admin replace it on the first login.
+		if err := s.db.SetSetting(ctx, passwordChangeSetting, jsonBody([]string{AdminUser})); err != nil {
+			return err
+		}
+		if s.cfg.FirstRun != nil {
+			s.cfg.FirstRun(AdminUser, pw)
+		}
 	}
 	return nil
 }

@@ -217,6 +217,9 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 	ctx := context.Background()
 	id := func(n int64) string { return strconv.FormatInt(n, 10) }
 	uniq := principal + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if req, ok := f.fleetRequestFor(rt, uniq); ok {
+		return req
+	}
 	switch rt.OperationID {
 	case "getImage":
 		return request{path: "/api/v1/images/" + id(f.imageA.ID), scoped: true}

@@ -12,6 +12,7 @@ const (
 	RoleAuditor       = "Auditor"
 	RoleScanner       = "Scanner"
 	RoleViewer        = "Viewer"
+	RoleGateway       = "Gateway"
 )
 
 // Permissions maps a resource type to the highest action allowed on it.
@@ -89,6 +90,10 @@ func ParseRole(data []byte) (Role, error) {
 //   - Scanner: edit on scans and images only, for remote scanner tokens.
 //   - Viewer: view on images, scans, vulnerabilities and policies. Scans
 //     are included because an image's vulnerabilities are scan results.
+//   - Gateway: edit on enforcers only, for the API tokens fleet gateways
+//     relay agents' enrollments, heartbeats, events and inventories with.
+//     Bound on the Global scope it serves every host; on a scope with
+//     hosts, only agents on those hosts.
 func BuiltinRoles() []Role {
 	all := func(a Action) Permissions {
 		p := Permissions{}
@@ -101,6 +106,7 @@ func BuiltinRoles() []Role {
 		{Name: RoleAdministrator, Description: "Full control of every resource.", Permissions: all(Edit)},
 		{Name: RoleAuditor, Description: "Read-only access to everything, including the audit trail.", Permissions: all(View)},
 		{Name: RoleScanner, Description: "Submit scans and images; for remote scanner tokens.", Permissions: Permissions{Scans: Edit, Images: Edit}},
+		{Name: RoleGateway, Description: "Relay enforcers' enrollment, heartbeats, events and inventory; for fleet gateway tokens.", Permissions: Permissions{Enforcers: Edit}},
 		{Name: RoleViewer, Description: "Read images, scan results, vulnerabilities and policies.", Permissions: Permissions{
 			Images: View, Scans: View, Vulnerabilities: View, AssurancePolicies: View, RuntimePolicies: View,
 		}},
