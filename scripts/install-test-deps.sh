@@ -26,6 +26,9 @@ APT_PACKAGES=(
   chromium           # headless browser for the web console end-to-end tests (chromedp)
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
   busybox-static     # the static busybox that test container images are made of (testenv.BusyboxImage)
+  containerd runc containernetworking-plugins  # a private containerd with its CRI plugin for the CRI discovery tests
+  iproute2 util-linux  # ip netns / veth for the multi-host fleet tests; nsenter
+  linux-libc-dev     # the kernel's syscall table, checked against the committed seccomp table
 )
 
 missing=()
@@ -77,3 +80,8 @@ bench/build-peers.sh osv-scanner govulncheck trivy
 # malware engines must scan without a false positive (debootstrap, cached).
 bench/build-image.sh base
 scripts/start-dockerd.sh
+# kube-apiserver, etcd and kubectl built from the Go module proxy (cached
+# by version; the first build takes 10 to 30 minutes on 2 cores), and the
+# helm CLI for the chart tests.
+scripts/build-kube.sh
+scripts/build-helm.sh
