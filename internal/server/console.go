@@ -31,7 +31,7 @@ import (
 // every data source and action checks the caller's roles and application
 // scopes exactly as the matching REST route does.
 func (s *Server) newConsole() (*webui.UI, error) {
-	return webui.New(webui.Deps{
+	d := webui.Deps{
 		Auth: s.auth, Log: s.cfg.Log,
 		Dashboard: s.consoleDashboard,
 		Images: func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error) {
@@ -186,7 +186,9 @@ func (s *Server) newConsole() (*webui.UI, error) {
 			ap, _ := auth.PrincipalFrom(r.Context())
 			s.auditDenied(r, ap, &api.Route{Method: r.Method, Path: r.URL.Path, Resource: "console"}, "the console refused the page or form")
 		},
-	})
+	}
+	s.runtimeConsole(&d)
+	return webui.New(d)
 }
 
 // consoleImage loads an image and checks the caller may act on it; an
@@ -243,10 +245,8 @@ func (s *Server) consoleDashboard(r *http.Request) (webui.Dashboard, error) {
 	if d.Images, err = s.db.CountImages(ctx, store.ListOptions{Scope: sc}); err != nil {
 		return d, err
 	}
-	for _, st := range []string{store.AssuranceFail, store.AssuranceWarn, store.AssurancePass, store.AssuranceNone} {
-		if d.ByAssurance[st], err = s.db.CountImages(ctx, store.ListOptions{Filter: "assurance=" + st, Scope: sc}); err != nil {
-			return d, err
-		}
+	if d.ByAssurance, err = s.db.AssuranceSummary(ctx, store.ListOptions{Scope: sc}); err != nil {
+		return d, err
 	}
 	risky, err := s.db.ListImages(ctx, store.ListOptions{Filter: "critical>0", Sort: "-critical,-high", Limit: 5, Scope: sc})
 	if err != nil {
@@ -262,14 +262,22 @@ func (s *Server) consoleDashboard(r *http.Request) (webui.Dashboard, error) {
 		if err != nil {
 			return d, err
 		}
+		sum, err := s.db.VulnerabilitySummary(ctx, store.ListOptions{Scope: vs})
+		if err != nil {
+			return d, err
+		}
 		d.BySeverity, d.Fixable = map[string]int64{}, map[string]int64{}
-		for _, sev := range []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"} {
-			if d.BySeverity[sev], err = s.db.CountVulnerabilities(ctx, store.ListOptions{Filter: "severity=" + sev, Scope: vs}); err != nil {
-				return d, err
-			}
-			if d.Fixable[sev], err = s.db.CountVulnerabilities(ctx, store.ListOptions{Filter: "severity=" + sev + ";fixable=true", Scope: vs}); err != nil {
-				return d, err
-			}
+		for sev, c := range sum {
+			d.BySeverity[sev], d.Fixable[sev] = c.All, c.Fixable
+		}
+	}
+	if rbac.ListFilter(p, rbac.View, rbac.Enforcers).Kind != rbac.FilterNone {
+		// Enforcer health: the agents on hosts in the caller's scopes.
+		if d.Agents, err = s.agentsIn(ctx); err != nil {
+			return d, err
+		}
+		if d.Agents == nil {
+			d.Agents = []store.Agent{}
 		}
 	}
 	if rbac.ListFilter(p, rbac.View, rbac.Audit).Kind == rbac.FilterAll {

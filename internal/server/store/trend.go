@@ -25,11 +25,13 @@ const microsPerDay = int64(24 * time.Hour / time.Microsecond)
 // scan are left out.
 func (s *Store) ScanTrend(ctx context.Context, since time.Time, scope *Scope) ([]TrendDay, error) {
 	args := s.args()
+	// Placeholders in the order they appear in the statement (SQLite's
+	// "?" are positional).
+	day := args.Add(microsPerDay)
 	where := "sc.status = " + args.Add(ScanDone) + " AND sc.created >= " + args.Add(micros(since))
 	if sq := scope.sql("i", args); sq != "" {
 		where += " AND " + sq
 	}
-	day := args.Add(microsPerDay)
 	rows, err := s.db.QueryContext(ctx, `SELECT sc.created / `+day+` AS d, COUNT(*),
 		CAST(COALESCE(SUM(CASE WHEN sc.assurance = 'fail' THEN 1 ELSE 0 END), 0) AS BIGINT),
 		CAST(COALESCE(SUM(sc.critical), 0) AS BIGINT), CAST(COALESCE(SUM(sc.high), 0) AS BIGINT)
