@@ -214,6 +214,7 @@ func (s *Server) routes() {
 	// inventory (runtime.go) and the fleet relay for gateways (fleet.go).
 	s.router.Handle(s.runtimeRoutes()...)
 	s.router.Handle(s.fleetRoutes()...)
+	s.router.Handle(s.gatewayRoutes()...) // gateways' serving certificates (fleetgateway.go)
 }
 
 // listOptions reads filter, sort, limit and cursor.

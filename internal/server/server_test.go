@@ -220,6 +220,9 @@ func (f *fixture) requestFor(rt *api.Route, principal string) request {
 	if req, ok := f.fleetRequestFor(rt, uniq); ok {
 		return req
 	}
+	if rt.OperationID == "fleetGatewayCertificate" {
+		return request{path: rt.Path, body: GatewayCertificateRequest{CSR: newCSR(f.t), Hosts: []string{"gw-" + uniq + ".example", "127.0.0.1"}}}
+	}
 	switch rt.OperationID {
 	case "getImage":
 		return request{path: "/api/v1/images/" + id(f.imageA.ID), scoped: true}
