@@ -24,6 +24,7 @@ APT_PACKAGES=(
   postgresql         # real PostgreSQL for the store tests (scripts/start-postgres.sh runs a private cluster)
   slapd ldap-utils   # real OpenLDAP for the LDAP login tests (started by the tests, never as a service)
   chromium           # headless browser for the web console end-to-end tests (chromedp)
+  fonts-noto-cjk     # Japanese glyphs in the console screenshots
   clamav-daemon      # real clamd for the ClamAV engine (started by the tests, never as a service)
   busybox-static     # the static busybox that test container images are made of (testenv.BusyboxImage)
   containerd runc containernetworking-plugins  # a private containerd with its CRI plugin for the CRI discovery tests

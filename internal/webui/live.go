@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/mamorisec/mamori/internal/fleet"
 
 	"github.com/mamorisec/mamori/internal/server/audit"
 )
@@ -30,6 +33,40 @@ type liveEvent struct {
 	Actor    string `json:"actor"`
 	Resource string `json:"resource"`
 	Outcome  string `json:"outcome"`
+	// Detail says what a runtime event was (detect or block, the policy
+	// and control, the message and where), or why a request was refused.
+	Detail string `json:"detail,omitempty"`
+}
+
+// maxDetail bounds an event's detail line.
+const maxDetail = 300
+
+// eventDetail describes an audit event for the feed: for a runtime
+// detection or block its status, policy, control, message and
+// workload; otherwise the reason the trail recorded.
+func eventDetail(e audit.Event) string {
+	var parts []string
+	if strings.HasPrefix(e.Action, "runtime.") {
+		var ev fleet.Event
+		if json.Unmarshal(e.After, &ev) == nil {
+			where := ev.Container
+			if ev.Pod != "" {
+				where = ev.Namespace + "/" + ev.Pod
+			}
+			for _, p := range []string{ev.Status, strings.Trim(ev.Policy+"/"+ev.Control, "/"), ev.Message, where, ev.Image} {
+				if p != "" {
+					parts = append(parts, p)
+				}
+			}
+		}
+	} else if e.Outcome != audit.Success && e.Reason != "" {
+		parts = append(parts, e.Reason)
+	}
+	s := strings.Join(parts, " · ")
+	if r := []rune(s); len(r) > maxDetail {
+		s = string(r[:maxDetail-1]) + "…"
+	}
+	return s
 }
 
 // live streams server-sent events: new audit events after ?after= (or
@@ -149,6 +186,6 @@ func writeAuditEvent(w http.ResponseWriter, e audit.Event) {
 		res += " " + e.ResourceID
 	}
 	b, _ := json.Marshal(liveEvent{Seq: e.Seq, Time: e.Time.UTC().Format("2006-01-02 15:04:05"), Action: e.Action,
-		Actor: e.Actor.Name, Resource: res, Outcome: string(e.Outcome)})
+		Actor: e.Actor.Name, Resource: res, Outcome: string(e.Outcome), Detail: eventDetail(e)})
 	fmt.Fprintf(w, "id: %d\nevent: audit\ndata: %s\n\n", e.Seq, b)
 }

@@ -74,10 +74,14 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request) {
 	for _, t := range d.Trend {
 		maxTrend = max(maxTrend, t.Critical+t.High)
 	}
-	u.render(w, r, http.StatusOK, "dashboard", page{Page: "dashboard", Live: d.Events != nil, Data: map[string]any{
+	data := map[string]any{
 		"Images": d.Images, "States": states, "Severities": sevs, "SeeVulns": d.BySeverity != nil,
 		"Trend": d.Trend, "TrendMax": maxTrend, "Risky": d.Risky, "Events": d.Events, "LastSeq": d.LastSeq,
-	}})
+	}
+	if d.Agents != nil {
+		data["SeeEnforcers"], data["Enforcers"] = true, groupsWithAgents(nil, d.Agents, u.now())
+	}
+	u.render(w, r, http.StatusOK, "dashboard", page{Page: "dashboard", Live: d.Events != nil, Data: data})
 }
 
 // imageFilter builds the images list filter from the filter form's fields
@@ -311,6 +315,22 @@ func (u *UI) vulnerability(w http.ResponseWriter, r *http.Request, id string) {
 		u.fail(w, r, store.ErrNotFound)
 		return
 	}
-	u.render(w, r, http.StatusOK, "vulnerability", page{Page: "vulnerabilities", Title: id,
-		Data: map[string]any{"ID": id, "Findings": findings.Items, "Images": images.Items, "More": images.Next != ""}})
+	data := map[string]any{"ID": id, "Findings": findings.Items, "Images": images.Items, "More": images.Next != ""}
+	// Running pods and containers of the affected images, as agents
+	// reported them (for callers who may see enforcers).
+	invs, err := u.d.Inventory(r)
+	switch {
+	case errors.Is(err, ErrForbidden):
+	case err != nil:
+		u.fail(w, r, err)
+		return
+	case len(invs) > 0:
+		refs, err := u.d.LookupImages(r, inventoryRefs(invs))
+		if err != nil {
+			u.fail(w, r, err)
+			return
+		}
+		data["Reported"], data["Workloads"] = true, affectedWorkloads(invs, refs, images.Items)
+	}
+	u.render(w, r, http.StatusOK, "vulnerability", page{Page: "vulnerabilities", Title: id, Data: data})
 }

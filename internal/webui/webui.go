@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mamorisec/mamori/internal/assurance"
+	"github.com/mamorisec/mamori/internal/fleet"
 	"github.com/mamorisec/mamori/internal/report"
 	"github.com/mamorisec/mamori/internal/server/audit"
 	"github.com/mamorisec/mamori/internal/server/auth"
@@ -115,6 +116,40 @@ type Deps struct {
 	MustChangePassword func(r *http.Request) bool
 	// Denied records a refused page or form in the audit trail.
 	Denied func(r *http.Request)
+
+	// RuntimePolicies lists the runtime policies. SaveRuntimePolicy
+	// creates or replaces one from its YAML or JSON text,
+	// SetRuntimePolicyEnabled switches one on or off,
+	// LoadBuiltinRuntimePolicy stores a built-in baseline under its name,
+	// ImportRuntimePolicies stores a JSON array (all or none) and
+	// ExportRuntimePolicies writes them all; validation errors wrap
+	// ErrInvalidPolicy. Every change is audited.
+	RuntimePolicies          func(r *http.Request) ([]store.RuntimePolicy, error)
+	SaveRuntimePolicy        func(r *http.Request, definition []byte) error
+	SetRuntimePolicyEnabled  func(r *http.Request, name string, enabled bool) error
+	LoadBuiltinRuntimePolicy func(r *http.Request, name string) error
+	ImportRuntimePolicies    func(r *http.Request, data []byte) (int, error)
+	ExportRuntimePolicies    func(r *http.Request) ([]byte, error)
+	// Bypass and SetBypass read and replace the global bypass.
+	Bypass    func(r *http.Request) (fleet.Bypass, error)
+	SetBypass func(r *http.Request, b fleet.Bypass) error
+	// EnforcerGroups lists the enforcer groups; CreateEnforcerGroup and
+	// RotateEnrollmentToken return the group's new enrollment token (shown
+	// once); UpdateEnforcerGroup changes a group's switches.
+	EnforcerGroups        func(r *http.Request) ([]store.EnforcerGroup, error)
+	CreateEnforcerGroup   func(r *http.Request, name, description string, s fleet.GroupSettings) (string, error)
+	UpdateEnforcerGroup   func(r *http.Request, name string, s fleet.GroupSettings) error
+	RotateEnrollmentToken func(r *http.Request, name string) (string, error)
+	// Agents lists the enrolled agents on hosts in the caller's scopes.
+	Agents func(r *http.Request) ([]store.Agent, error)
+	// Inventory returns the latest inventory of every agent in the
+	// caller's scopes that reported recently.
+	Inventory func(r *http.Request) ([]store.AgentInventory, error)
+	// LookupImages maps image references to the stored images in the
+	// caller's scopes; references without a stored image are left out.
+	LookupImages func(r *http.Request, refs []string) (map[string]store.Image, error)
+	// Now is the clock agent health is judged by (time.Now when nil).
+	Now func() time.Time
 }
 
 // Dashboard is the risk summary of the images in the caller's scopes.
@@ -138,6 +173,9 @@ type Dashboard struct {
 	// the caller may not read the audit trail.
 	Events  []audit.Event
 	LastSeq int64
+	// Agents are the enrolled agents in the caller's scopes, nil when the
+	// caller may not see enforcers.
+	Agents []store.Agent
 }
 
 // ErrInvalidPolicy wraps a policy validation error.
@@ -168,7 +206,8 @@ func (u *UI) Stop() { u.stopOnce.Do(func() { close(u.stop) }) }
 
 // pageNames are the templates, one per page.
 var pageNames = []string{"login", "dashboard", "images", "image", "error", "vulnerabilities", "vulnerability",
-	"policies", "audit", "account", "risk", "users", "registries", "tokens", "scopes", "settings"}
+	"policies", "audit", "account", "risk", "users", "registries", "tokens", "scopes", "settings",
+	"runtime-policies", "enforcers", "workload", "host"}
 
 // New parses the templates and message catalogs.
 func New(d Deps) (*UI, error) {
@@ -201,6 +240,8 @@ func New(d Deps) (*UI, error) {
 		"bar":   barWidth,
 		"short": shortDigest,
 		"add64": func(a, b int64) int64 { return a + b },
+		"event": eventDetail,
+		"lower": strings.ToLower,
 	}
 	for _, p := range pageNames {
 		t, err := template.New(p).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+p+".html")
@@ -370,7 +411,17 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/risk":
 		// Workloads arrive from enforcers and the kube-enforcer; until
 		// they report, the page says so instead of inventing data.
-		u.render(w, r, http.StatusOK, "risk", page{Page: "risk"})
+		u.riskPage(w, r)
+	case path == "/risk/workload":
+		u.workloadPage(w, r)
+	case path == "/risk/host":
+		u.hostPage(w, r)
+	case path == "/runtime-policies":
+		u.runtimePolicies(w, r, http.StatusOK, "", "", "")
+	case path == "/runtime-policies/export":
+		u.exportRuntimePolicies(w, r)
+	case path == "/enforcers":
+		u.enforcers(w, r, http.StatusOK, page{})
 	case path == "/users":
 		p, err := u.d.Users(r, store.ListOptions{Cursor: r.URL.Query().Get("cursor"), Limit: 100})
 		if err != nil {
@@ -420,6 +471,22 @@ func (u *UI) post(w http.ResponseWriter, r *http.Request) {
 		u.togglePolicy(w, r)
 	case path == "/policies/import":
 		u.importPolicies(w, r)
+	case path == "/runtime-policies":
+		u.saveRuntimePolicy(w, r)
+	case path == "/runtime-policies/toggle":
+		u.toggleRuntimePolicy(w, r)
+	case path == "/runtime-policies/import":
+		u.importRuntimePolicies(w, r)
+	case path == "/runtime-policies/builtin":
+		u.loadBuiltin(w, r)
+	case path == "/enforcers/groups":
+		u.createGroup(w, r)
+	case path == "/enforcers/settings":
+		u.updateGroup(w, r)
+	case path == "/enforcers/token":
+		u.rotateGroupToken(w, r)
+	case path == "/enforcers/bypass":
+		u.saveBypass(w, r)
 	case path == "/images":
 		u.requestScan(w, r)
 	case strings.HasPrefix(path, "/images/") && strings.HasSuffix(path, "/rescan"):

@@ -21,8 +21,15 @@
     source.addEventListener('audit', function (e) {
       var ev = JSON.parse(e.data);
       var item = document.createElement('li');
-      item.textContent = [ev.time, ev.action, ev.actor, ev.resource, ev.outcome].join(' · ');
+      var parts = [ev.time, ev.action, ev.actor, ev.resource, ev.outcome];
+      if (ev.detail) {
+        parts.push(ev.detail);
+      }
+      item.textContent = parts.join(' · ');
       item.className = 'live-new';
+      if (ev.action === 'runtime.block' || ev.action === 'runtime.detect') {
+        item.className += ' ' + ev.action.replace('.', '-');
+      }
       list.insertBefore(item, list.firstChild);
       while (list.children.length > 50) {
         list.removeChild(list.lastChild);
