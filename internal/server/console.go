@@ -32,7 +32,7 @@ import (
 // scopes exactly as the matching REST route does.
 func (s *Server) newConsole() (*webui.UI, error) {
 	d := webui.Deps{
-		Auth: s.auth, Log: s.cfg.Log,
+		Auth: s.auth, Log: s.cfg.Log, SSO: s.oidc != nil,
 		Dashboard: s.consoleDashboard,
 		Images: func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error) {
 			ctx, err := s.consoleContext(r, rbac.Images)

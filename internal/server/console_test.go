@@ -117,7 +117,8 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("anonymous dashboard: %d %v", code, hdr.Get("Location"))
 	}
 	code, body, hdr := f.page(nil, webui.LoginPath, "ja,en;q=0.5")
-	if code != 200 || !strings.Contains(body, "ログイン") || !strings.Contains(body, `lang="ja"`) || hdr.Get("Content-Security-Policy") != webui.CSP {
+	if code != 200 || !strings.Contains(body, "ログイン") || !strings.Contains(body, `lang="ja"`) || hdr.Get("Content-Security-Policy") != webui.CSP ||
+		strings.Contains(body, "oidc/login") {
 		t.Fatalf("login page in Japanese: %d %v\n%s", code, hdr, body)
 	}
 	// The generated password must be replaced first: the wrong current

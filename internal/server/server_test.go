@@ -914,7 +914,17 @@ func TestOIDCLogin(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := browser.Get(base + "/api/v1/auth/oidc/login")
+	// The console's login page offers single sign-on.
+	resp, err := browser.Get(base + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `href="/api/v1/auth/oidc/login"`) {
+		t.Errorf("the login page has no SSO button:\n%s", page)
+	}
+	resp, err = browser.Get(base + "/api/v1/auth/oidc/login")
 	if err != nil {
 		t.Fatal(err)
 	}

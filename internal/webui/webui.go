@@ -59,6 +59,9 @@ const CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-sr
 type Deps struct {
 	Auth *auth.Service
 	Log  *slog.Logger
+	// SSO shows the single sign-on button on the login page (an OIDC
+	// provider is configured).
+	SSO bool
 
 	// Dashboard sums up the risk the caller may see.
 	Dashboard func(r *http.Request) (Dashboard, error)
@@ -353,7 +356,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.files.ServeHTTP(w, r)
 		return
 	case r.URL.Path == LoginPath && r.Method == http.MethodGet:
-		u.render(w, r, http.StatusOK, "login", page{Page: "login"})
+		u.render(w, r, http.StatusOK, "login", u.loginPage(""))
 		return
 	case r.URL.Path == LoginPath && r.Method == http.MethodPost:
 		u.login(w, r)
@@ -524,17 +527,17 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		u.render(w, r, http.StatusBadRequest, "login", page{Page: "login", Error: "login.failed"})
+		u.render(w, r, http.StatusBadRequest, "login", u.loginPage("login.failed"))
 		return
 	}
 	id, err := u.d.Auth.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), u.d.Auth.ClientIP(r))
 	var le *auth.LoginError
 	switch {
 	case errors.As(err, &le) && le.Code == "invalid_credentials":
-		u.render(w, r, http.StatusUnauthorized, "login", page{Page: "login", Error: "login.failed"})
+		u.render(w, r, http.StatusUnauthorized, "login", u.loginPage("login.failed"))
 		return
 	case errors.As(err, &le):
-		u.render(w, r, http.StatusTooManyRequests, "login", page{Page: "login", Error: "login.locked"})
+		u.render(w, r, http.StatusTooManyRequests, "login", u.loginPage("login.locked"))
 		return
 	case err != nil:
 		u.fail(w, r, err)
@@ -545,6 +548,11 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// loginPage is the login form with the problem errKey ("" for none).
+func (u *UI) loginPage(errKey string) page {
+	return page{Page: "login", Error: errKey, Data: map[string]any{"SSO": u.d.SSO}}
 }
 
 // setLanguage stores the language choice and returns to a local page.
