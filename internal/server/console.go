@@ -34,7 +34,7 @@ func (s *Server) newConsole() (*webui.UI, error) {
 	d := webui.Deps{
 		Auth: s.auth, Log: s.cfg.Log, SSO: s.oidc != nil,
 		Dashboard: s.consoleDashboard,
-		Images: func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error) {
+		Images: func(r *http.Request, o store.ListOptions, scope string) (store.Page[store.Image], error) {
 			ctx, err := s.consoleContext(r, rbac.Images)
 			if err != nil {
 				return store.Page[store.Image]{}, err
@@ -42,7 +42,27 @@ func (s *Server) newConsole() (*webui.UI, error) {
 			if o.Scope, err = listScope(ctx, rbac.View, rbac.Images); err != nil {
 				return store.Page[store.Image]{}, err
 			}
+			if scope != "" {
+				if o.Scope, err = s.narrowScope(ctx, o.Scope, scope); err != nil {
+					return store.Page[store.Image]{}, err
+				}
+			}
 			return s.db.ListImages(ctx, o)
+		},
+		ScopeNames: func(r *http.Request) ([]string, error) {
+			ctx, err := s.consoleContext(r, rbac.Images)
+			if err != nil {
+				return nil, err
+			}
+			page, err := s.db.ListAppScopes(ctx, store.ListOptions{Limit: store.MaxLimit})
+			if err != nil {
+				return nil, err
+			}
+			var names []string
+			for _, sc := range page.Items {
+				names = append(names, sc.Name)
+			}
+			return names, nil
 		},
 		Image: func(r *http.Request, id int64) (store.Image, error) {
 			ctx, err := s.consoleContext(r, rbac.Images)
@@ -189,6 +209,41 @@ func (s *Server) newConsole() (*webui.UI, error) {
 	}
 	s.runtimeConsole(&d)
 	return webui.New(d)
+}
+
+// narrowScope restricts the caller's image scope (nil: every image) to the
+// images the named application scope covers: each clause of the caller's
+// scope is combined with each clause of the named one. An unknown scope
+// name is bad input.
+func (s *Server) narrowScope(ctx context.Context, caller *store.Scope, name string) (*store.Scope, error) {
+	if name == rbac.GlobalScopeName {
+		return caller, nil
+	}
+	cat, err := s.authz.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := cat.Scopes([]string{name})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	var picked [][]string
+	for _, c := range scopes[0].Clauses(rbac.Images) {
+		if res, ok := clauseRegexps(c); ok {
+			picked = append(picked, res)
+		}
+	}
+	out := &store.Scope{}
+	if caller == nil {
+		out.Match = picked
+		return out, nil
+	}
+	for _, mine := range caller.Match {
+		for _, p := range picked {
+			out.Match = append(out.Match, append(slices.Clone(mine), p...))
+		}
+	}
+	return out, nil
 }
 
 // consoleImage loads an image and checks the caller may act on it; an

@@ -122,6 +122,19 @@ func TestConsoleBrowser(t *testing.T) {
 		check(b, strings.TrimPrefix(pg.path, "/"))
 	}
 
+	// Switch to Japanese with the header's language form.
+	b.Navigate(hs.URL + "/images")
+	b.WaitVisible("#lang-select")
+	b.SetValue("#lang-select", "ja")
+	b.Submit("form.lang")
+	b.WaitVisible("#images")
+	if got := b.Text("h1"); got != "イメージ" {
+		t.Errorf("the images page after switching to Japanese: %q", got)
+	}
+	check(b, "images-ja")
+	b.Navigate(hs.URL + "/lang?l=en&next=/")
+	b.WaitVisible("#image-count")
+
 	ja := webtest.NewWithLanguage(t, "ja")
 	ja.Navigate(hs.URL + "/login")
 	ja.WaitVisible("h1")

@@ -273,9 +273,30 @@ func TestConsoleActions(t *testing.T) {
 		t.Errorf("policy versions after import, toggle, re-import: %+v %v", p, err)
 	}
 
+	// The images page narrows to an application scope, never beyond the
+	// caller's own.
+	bob := f.consoleLogin(t, "bob", f.setPassword(t, "bob"))
+	for _, tc := range []struct {
+		who        *http.Cookie
+		path       string
+		code       int
+		want, miss string
+	}{
+		{admin, "/images?scope=team-a", 200, "team-a/app", "team-b/api"},
+		{admin, "/images?scope=team-b", 200, "team-b/api", "team-a/app"},
+		{admin, "/images?scope=Global", 200, "team-b/api", ""},
+		{bob, "/images?scope=team-b", 200, "No images", "team-b/api"},
+		{bob, "/images?scope=team-a", 200, "team-a/app", "team-b/api"},
+		{admin, "/images?scope=nope", 400, "nope", "team-a/app"},
+	} {
+		code, body, _ := f.page(tc.who, tc.path, "")
+		if code != tc.code || !strings.Contains(body, tc.want) || (tc.miss != "" && strings.Contains(body, tc.miss)) {
+			t.Errorf("%s: %d, want %d with %q and without %q", tc.path, code, tc.code, tc.want, tc.miss)
+		}
+	}
+
 	// Bob (team-a editor) rescans his image but not team-b's, and may
 	// not write policies.
-	bob := f.consoleLogin(t, "bob", f.setPassword(t, "bob"))
 	if code, loc := f.post(t, bob, imageA+"/rescan", url.Values{}); code != http.StatusSeeOther || !strings.HasPrefix(loc, imageA) {
 		t.Errorf("bob rescans his image: %d %s", code, loc)
 	}

@@ -114,7 +114,13 @@ func imageFilter(q url.Values) string {
 func (u *UI) images(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	data := map[string]any{"Q": q, "States": assuranceStates, "Query": r.URL.RawQuery}
-	p, err := u.d.Images(r, store.ListOptions{Filter: imageFilter(q), Cursor: q.Get("cursor"), Sort: sortParam(q.Get("sort")), Limit: 50})
+	names, err := u.d.ScopeNames(r)
+	if err != nil && !errors.Is(err, ErrForbidden) {
+		u.fail(w, r, err)
+		return
+	}
+	data["Scopes"] = names
+	p, err := u.d.Images(r, store.ListOptions{Filter: imageFilter(q), Cursor: q.Get("cursor"), Sort: sortParam(q.Get("sort")), Limit: 50}, q.Get("scope"))
 	if errors.Is(err, store.ErrInvalid) {
 		u.render(w, r, http.StatusBadRequest, "images", page{Page: "images", Error: err.Error(), Data: data})
 		return

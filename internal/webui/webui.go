@@ -65,7 +65,11 @@ type Deps struct {
 
 	// Dashboard sums up the risk the caller may see.
 	Dashboard func(r *http.Request) (Dashboard, error)
-	Images    func(r *http.Request, o store.ListOptions) (store.Page[store.Image], error)
+	// Images lists the images in the caller's scopes, narrowed to the
+	// application scope named scope when it is not "" (ScopeNames lists
+	// the names to pick from).
+	Images     func(r *http.Request, o store.ListOptions, scope string) (store.Page[store.Image], error)
+	ScopeNames func(r *http.Request) ([]string, error)
 	Image     func(r *http.Request, id int64) (store.Image, error)
 	Report    func(r *http.Request, scanID int64) (*report.Scan, error)
 	// ScanState returns the status of an image's newest scan request

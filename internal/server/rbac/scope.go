@@ -163,6 +163,16 @@ func (s ApplicationScope) clauses(t ResourceType) []Clause {
 	return out
 }
 
+// Clauses returns the scope as a disjunction of conjunctions for resource
+// type t (conditions irrelevant to t dropped), for filtering lists by a
+// scope the user picks. It is nil for the Global scope.
+func (s ApplicationScope) Clauses(t ResourceType) []Clause {
+	if s.IsGlobal() {
+		return nil
+	}
+	return s.clauses(t)
+}
+
 // Matches reports whether s covers a resource of type t with attributes a.
 func (s ApplicationScope) Matches(t ResourceType, a Attributes) bool {
 	if s.IsGlobal() {
