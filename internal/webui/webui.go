@@ -70,8 +70,8 @@ type Deps struct {
 	// the names to pick from).
 	Images     func(r *http.Request, o store.ListOptions, scope string) (store.Page[store.Image], error)
 	ScopeNames func(r *http.Request) ([]string, error)
-	Image     func(r *http.Request, id int64) (store.Image, error)
-	Report    func(r *http.Request, scanID int64) (*report.Scan, error)
+	Image      func(r *http.Request, id int64) (store.Image, error)
+	Report     func(r *http.Request, scanID int64) (*report.Scan, error)
 	// ScanState returns the status of an image's newest scan request
 	// (queued, running, done or failed) for the progress display.
 	ScanState func(r *http.Request, imageID int64) (string, error)
