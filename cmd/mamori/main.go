@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newScanCmd(), newSBOMCmd(), newDBCmd(), newDemoCmd(), newServerCmd(), newScannerCmd(), newAuditCmd(), newVersionCmd())
+	root.AddCommand(newScanCmd(), newSBOMCmd(), newDBCmd(), newDemoCmd(), newServerCmd(), newScannerCmd(), newAuditCmd(), newGatewayCmd(), newKubeEnforcerCmd(), newEnforcerCmd(), newVersionCmd())
 	return root
 }
 

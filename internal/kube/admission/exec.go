@@ -16,9 +16,9 @@ import (
 // mode is Audit or Enforce (empty means the Config's Exec mode); policy
 // names the deciding policy and reason says why it denies.
 //
-// The runtime policies of internal/runtimepolicy (block-exec with its
-// scopes and allowed processes) are meant to sit behind this interface;
-// ExecRules is a local, file-based implementation.
+// RuntimeExec decides with the runtime policies of internal/runtimepolicy
+// (blockExec with its scopes and allowed processes); ExecRules is a local,
+// file-based implementation.
 type ExecPolicy interface {
 	Decide(namespace, pod string, labels map[string]string, command []string) (allow bool, mode string, policy, reason string)
 }
