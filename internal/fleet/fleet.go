@@ -156,6 +156,10 @@ type Bypass struct {
 const (
 	StatusDetect = "detect"
 	StatusBlock  = "block"
+	// StatusAllow records a decision that found nothing (an admission
+	// request admitted without violation), so that every admission
+	// decision is in the audit trail.
+	StatusAllow = "allow"
 )
 
 // Event is one runtime detection or block, as the server stores it in its
@@ -167,7 +171,7 @@ type Event struct {
 	Time      time.Time `json:"time"`
 	AgentID   string    `json:"agentId"`
 	Host      string    `json:"host"`
-	Status    string    `json:"status"` // StatusDetect or StatusBlock
+	Status    string    `json:"status"` // StatusDetect, StatusBlock or StatusAllow
 	Policy    string    `json:"policy"`
 	Control   string    `json:"control"`
 	Message   string    `json:"message"`

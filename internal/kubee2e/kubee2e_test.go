@@ -483,6 +483,8 @@ func TestKubeEnforcerEndToEnd(t *testing.T) {
 	}
 	eventually(t, "image denial in the audit trail", func() error { return trail("runtime.block", admission.ControlImage, "bad") })
 	eventually(t, "exec denial in the audit trail", func() error { return trail("runtime.block", admission.ControlExec, "pay") })
+	// Admitted requests are decisions too: they are in the trail as well.
+	eventually(t, "admission of the clean pod in the audit trail", func() error { return trail("runtime.allow", "admission", "good") })
 	run.stop(t)
 
 	// Audit mode, restarted with the same state directory (no second

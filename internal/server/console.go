@@ -360,7 +360,10 @@ func (s *Server) consoleDashboard(r *http.Request) (webui.Dashboard, error) {
 // security feed: refusals and failures, runtime detections and blocks,
 // and scans that failed an assurance policy.
 func securityEvent(e audit.Event) bool {
-	if e.Outcome != audit.Success || strings.HasPrefix(e.Action, "runtime.") || strings.HasPrefix(e.Action, "admission.") {
+	if e.Action == actionRuntimeAllow {
+		return false
+	}
+	if e.Outcome != audit.Success || strings.HasPrefix(e.Action, "runtime.") {
 		return true
 	}
 	if e.Action == audit.ActionScanComplete {

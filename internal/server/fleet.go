@@ -46,6 +46,7 @@ const (
 	actionGroupUpdate   = "fleet.group_update"
 	actionRuntimeDetect = "runtime." + fleet.StatusDetect
 	actionRuntimeBlock  = "runtime." + fleet.StatusBlock
+	actionRuntimeAllow  = "runtime." + fleet.StatusAllow
 	actionRuntimePolicy = "runtime_policy.update"
 	actionBypassUpdate  = "fleet.bypass_update"
 	resourceRuntimeEv   = "runtime_events"
@@ -328,8 +329,8 @@ func (f *fleetService) Events(ctx context.Context, batch fleet.EventBatch) (flee
 		switch {
 		case !validText(ev.ID, 128):
 			return fleet.EventAck{}, badRequest("events", "event %d: id must be 1 to 128 printable characters", i)
-		case ev.Status != fleet.StatusDetect && ev.Status != fleet.StatusBlock:
-			return fleet.EventAck{}, badRequest("events", "event %q: status %q is not detect or block", ev.ID, ev.Status)
+		case ev.Status != fleet.StatusDetect && ev.Status != fleet.StatusBlock && ev.Status != fleet.StatusAllow:
+			return fleet.EventAck{}, badRequest("events", "event %q: status %q is not detect, block or allow", ev.ID, ev.Status)
 		case ev.Time.IsZero() || ev.Time.Year() < 2000 || ev.Time.Year() > 9999:
 			return fleet.EventAck{}, badRequest("events", "event %q: time is missing or out of range", ev.ID)
 		case ev.AgentID != "" && ev.AgentID != a.ID:
@@ -359,8 +360,11 @@ func (f *fleetService) Events(ctx context.Context, batch fleet.EventBatch) (flee
 			continue
 		}
 		action := actionRuntimeDetect
-		if ev.Status == fleet.StatusBlock {
+		switch ev.Status {
+		case fleet.StatusBlock:
 			action = actionRuntimeBlock
+		case fleet.StatusAllow:
+			action = actionRuntimeAllow
 		}
 		stored, err := f.s.audit.Append(ctx, audit.Event{Actor: audit.Actor{Kind: audit.ActorSystem, ID: a.ID, Name: a.Hostname},
 			Action: action, ResourceType: resourceRuntimeEv, ResourceID: a.Hostname, Outcome: audit.Success,

@@ -417,7 +417,7 @@ func TestFleetBadInput(t *testing.T) {
 		{"huge body", fleet.PathEvents, huge, http.StatusRequestEntityTooLarge},
 		{"trailing data", fleet.PathHeartbeat, []byte(`{"agentId":"` + enr.AgentID + `"} {}`), http.StatusBadRequest},
 		{"unknown agent", fleet.PathHeartbeat, fleet.Heartbeat{AgentID: "agent-nobody"}, http.StatusNotFound},
-		{"bad status", fleet.PathEvents, fleet.EventBatch{AgentID: enr.AgentID, Events: []fleet.Event{{ID: "1", Time: time.Now(), Status: fleet.StatusDetect}, {ID: "2", Time: time.Now(), Status: "allow"}}}, http.StatusBadRequest},
+		{"bad status", fleet.PathEvents, fleet.EventBatch{AgentID: enr.AgentID, Events: []fleet.Event{{ID: "1", Time: time.Now(), Status: fleet.StatusDetect}, {ID: "2", Time: time.Now(), Status: "maybe"}}}, http.StatusBadRequest},
 		{"no time", fleet.PathEvents, fleet.EventBatch{AgentID: enr.AgentID, Events: []fleet.Event{{ID: "1", Status: fleet.StatusDetect}}}, http.StatusBadRequest},
 		{"negative counters", fleet.PathHeartbeat, fleet.Heartbeat{AgentID: enr.AgentID, Containers: -1}, http.StatusBadRequest},
 		{"renew bad CSR", fleet.PathRenew, fleet.RenewRequest{AgentID: enr.AgentID, CSR: "junk"}, http.StatusBadRequest},

@@ -131,7 +131,7 @@ func (s *Server) runtimeRoutes() []*api.Route {
 			Resource: rEnforcers, Action: "view", Response: store.Agent{}, Handler: s.getAgent},
 		{Method: "PATCH", Path: "/api/v1/agents/{id}", OperationID: "updateAgent", Tag: "enforcers", Summary: "Disable or re-enable an agent (a disabled agent cannot renew, send heartbeats or anything else)",
 			Resource: rEnforcers, Action: "edit", Request: agentPatch{}, Response: store.Agent{}, Handler: s.updateAgent},
-		{Method: "GET", Path: "/api/v1/runtime-events", OperationID: "listRuntimeEvents", Tag: "enforcers", Summary: "Runtime events from the audit trail, newest first (type=runtime.detect or runtime.block; audit filter fields)",
+		{Method: "GET", Path: "/api/v1/runtime-events", OperationID: "listRuntimeEvents", Tag: "enforcers", Summary: "Runtime events from the audit trail, newest first: detections and blocks, or with type=runtime.detect, runtime.block or runtime.allow (admitted admission requests) one kind; audit filter fields",
 			Resource: rEnforcers, Action: "view", List: true, Response: audit.Event{}, Handler: s.listRuntimeEvents},
 		{Method: "GET", Path: "/api/v1/inventory", OperationID: "getInventory", Tag: "enforcers", Summary: "Hosts and their containers, namespaces with workloads and pods, and connections, as agents seen in the last 5 minutes reported them",
 			Resource: rEnforcers, Action: "view", Response: inventoryView{}, Handler: s.getInventory},
@@ -590,10 +590,10 @@ func (s *Server) listRuntimeEvents(w http.ResponseWriter, r *http.Request) error
 	types := actionRuntimeDetect + "," + actionRuntimeBlock
 	switch t := r.URL.Query().Get("type"); t {
 	case "":
-	case actionRuntimeDetect, actionRuntimeBlock:
+	case actionRuntimeDetect, actionRuntimeBlock, actionRuntimeAllow:
 		types = t
 	default:
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "type", Message: "type must be runtime.detect or runtime.block"}
+		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeBadRequest, Field: "type", Message: "type must be runtime.detect, runtime.block or runtime.allow"}
 	}
 	// A filter ending in an odd run of backslashes would escape the
 	// separator and swallow the restriction.

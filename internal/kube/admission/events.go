@@ -10,10 +10,9 @@ import (
 )
 
 // StatusAllow is the Status of the event recorded for a request admitted
-// without any violation. Denials are fleet.StatusBlock and audit-mode
-// violations fleet.StatusDetect; a sink that forwards to the server's
-// runtime-event trail may drop StatusAllow events.
-const StatusAllow = "allow"
+// without any violation (fleet.StatusAllow). Denials are fleet.StatusBlock
+// and audit-mode violations fleet.StatusDetect.
+const StatusAllow = fleet.StatusAllow
 
 // Sink receives batches of admission events (the lead wires it to the
 // server's event API, fleet.PathEvents).

@@ -113,15 +113,17 @@ func TestFleetRound(t *testing.T) {
 			t.Errorf("state file %s: %v %v", f, err, fi)
 		}
 	}
-	// Events: the allow event is not sent; the agent id is the enrolled one.
+	// Events: every decision is sent (an unknown status is not); the agent
+	// id is the enrolled one.
 	evs := []fleet.Event{
 		{ID: "1", Time: time.Now(), Status: admission.StatusAllow},
 		{ID: "2", Time: time.Now(), Status: fleet.StatusBlock, AgentID: "whatever", Control: admission.ControlImage},
+		{ID: "3", Time: time.Now(), Status: "maybe"},
 	}
 	if err := (sink{e}).Send(ctx, evs); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.StoredEvents(); len(got) != 1 || got[0].ID != "2" || got[0].AgentID != e.agentID() {
+	if got := b.StoredEvents(); len(got) != 2 || got[0].ID != "1" || got[1].ID != "2" || got[1].AgentID != e.agentID() {
 		t.Errorf("stored events %+v", got)
 	}
 

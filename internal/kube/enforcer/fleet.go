@@ -138,10 +138,9 @@ func (e *enforcer) fleetOnce(ctx context.Context, have *int64, settings *fleet.G
 	return nil
 }
 
-// sink sends admission events to the server's runtime-event trail, retrying
-// a failed batch for as long as the queue allows (10 s). Events of requests
-// admitted without violation (admission.StatusAllow) are not sent: the
-// trail holds detections and blocks.
+// sink sends admission events (every decision: allow, detect and block) to
+// the server's runtime-event trail, retrying a failed batch for as long as
+// the queue allows (10 s).
 type sink struct{ e *enforcer }
 
 // Send implements admission.Sink.
@@ -152,7 +151,7 @@ func (s sink) Send(ctx context.Context, events []fleet.Event) error {
 	}
 	batch := fleet.EventBatch{AgentID: id}
 	for _, ev := range events {
-		if ev.Status != fleet.StatusDetect && ev.Status != fleet.StatusBlock {
+		if ev.Status != fleet.StatusDetect && ev.Status != fleet.StatusBlock && ev.Status != fleet.StatusAllow {
 			continue
 		}
 		ev.AgentID = id
