@@ -4,18 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mamorisec/mamori/internal/demo"
 	"github.com/mamorisec/mamori/internal/server/store"
 	"github.com/mamorisec/mamori/internal/server/store/storetest"
-	"github.com/mamorisec/mamori/internal/testenv"
-	"github.com/mamorisec/mamori/internal/vulndb"
 	"github.com/mamorisec/mamori/internal/webui/webtest"
 )
 
@@ -25,26 +21,7 @@ import (
 // scan's progress through the live feed and reloads by itself), and sees
 // a refused request appear live on the dashboard.
 func TestConsoleBrowserScan(t *testing.T) {
-	reg := testenv.Distribution(t, true)
-	t.Setenv("MAMORI_USERNAME", "")
-	layout := filepath.Join(t.TempDir(), "layout")
-	if err := demo.Write(layout, ""); err != nil {
-		t.Fatal(err)
-	}
-	ref := reg.Host + "/team-a/demo:1"
-	pushLayout(t, layout, ref, reg)
-	feed := filepath.Join(t.TempDir(), "feed")
-	if err := demo.WriteFeed(feed); err != nil {
-		t.Fatal(err)
-	}
-	vb := vulndb.NewBuilder()
-	if _, err := vb.AddPath("demo", "demo feed", feed); err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(t.TempDir(), "vuln.db")
-	if _, err := vb.Write(dbPath, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	reg, ref, dbPath := demoRegistry(t)
 	f := newFixtureConfig(t, "", func(c *Config) { c.InsecureCookie = true })
 	f.srv.cfg.VulnDB = dbPath
 	if code, body := f.do("admin", "POST", "/api/v1/registries", registryRequest{Name: "local", URL: "http://" + reg.Host, AuthType: store.AuthBasic, Username: reg.Username, Secret: reg.Password}); code != 201 {

@@ -630,27 +630,7 @@ func TestBadInput(t *testing.T) {
 // authentication, asks the server to scan it, waits for the local worker
 // and reads the stored scan, its findings and its assurance status.
 func TestScanThroughAPI(t *testing.T) {
-	reg := testenv.Distribution(t, true)
-	t.Setenv("MAMORI_USERNAME", "")
-	layout := filepath.Join(t.TempDir(), "layout")
-	if err := demo.Write(layout, ""); err != nil {
-		t.Fatal(err)
-	}
-	ref := reg.Host + "/team-a/demo:1"
-	pushLayout(t, layout, ref, reg)
-
-	feed := filepath.Join(t.TempDir(), "feed")
-	if err := demo.WriteFeed(feed); err != nil {
-		t.Fatal(err)
-	}
-	b := vulndb.NewBuilder()
-	if _, err := b.AddPath("demo", "demo feed", feed); err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(t.TempDir(), "vuln.db")
-	if _, err := b.Write(dbPath, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	reg, ref, dbPath := demoRegistry(t)
 	f := newFixture(t, "")
 	f.srv.cfg.VulnDB = dbPath
 	code, body := f.do("admin", "POST", "/api/v1/registries", registryRequest{Name: "local", URL: "http://" + reg.Host, AuthType: store.AuthBasic, Username: reg.Username, Secret: reg.Password})
@@ -747,6 +727,35 @@ func TestScanThroughAPI(t *testing.T) {
 }
 
 // pushLayout copies the OCI layout's image to ref.
+// demoRegistry pushes the demo image to a real registry with
+// authentication as team-a/demo:1 and builds a vulnerability database from
+// the demo feed; it returns the registry, the image reference and the
+// database path.
+func demoRegistry(t *testing.T) (*testenv.Registry, string, string) {
+	t.Helper()
+	reg := testenv.Distribution(t, true)
+	t.Setenv("MAMORI_USERNAME", "")
+	layout := filepath.Join(t.TempDir(), "layout")
+	if err := demo.Write(layout, ""); err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/team-a/demo:1"
+	pushLayout(t, layout, ref, reg)
+	feed := filepath.Join(t.TempDir(), "feed")
+	if err := demo.WriteFeed(feed); err != nil {
+		t.Fatal(err)
+	}
+	b := vulndb.NewBuilder()
+	if _, err := b.AddPath("demo", "demo feed", feed); err != nil {
+		t.Fatal(err)
+	}
+	dbPath := filepath.Join(t.TempDir(), "vuln.db")
+	if _, err := b.Write(dbPath, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return reg, ref, dbPath
+}
+
 func pushLayout(t *testing.T, dir, ref string, reg *testenv.Registry) {
 	t.Helper()
 	p, err := layout.FromPath(dir)
