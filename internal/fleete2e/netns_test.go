@@ -2,16 +2,12 @@ package fleete2e
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/mamorisec/mamori/internal/testenv"
 )
@@ -43,45 +39,14 @@ const (
 // server.
 func TestSecondHostThroughGatewayB(t *testing.T) {
 	ip := testenv.NeedCommand(t, "ip")
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "network namespaces need root")
-	}
-	pid := os.Getpid() % 100000
-	gwNS, enfNS := fmt.Sprintf("mamori-e2e-gw-%d", pid), fmt.Sprintf("mamori-e2e-enf-%d", pid)
-	gwLink, enfLink := fmt.Sprintf("me2g%d", pid), fmt.Sprintf("me2e%d", pid)
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
-	}
-	for _, ns := range []string{gwNS, enfNS} {
-		sh("netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command(ip, "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("removing namespace %s: %v\n%s", ns, err, out)
-			}
-		})
-	}
-	sh("link", "add", gwLink, "type", "veth", "peer", "name", enfLink)
-	// Deleting a namespace deletes the veth in it; this covers a failure
-	// before the links moved.
-	t.Cleanup(func() { exec.Command(ip, "link", "del", gwLink).Run() })
-	sh("link", "set", gwLink, "netns", gwNS)
-	sh("link", "set", enfLink, "netns", enfNS)
-	sh("-n", gwNS, "addr", "add", gatewayIP+"/24", "dev", gwLink)
-	sh("-n", enfNS, "addr", "add", enforcerIP+"/24", "dev", enfLink)
-	for _, ns := range []string{gwNS, enfNS} {
-		sh("-n", ns, "link", "set", "lo", "up")
-	}
-	sh("-n", gwNS, "link", "set", gwLink, "up")
-	sh("-n", enfNS, "link", "set", enfLink, "up")
+	hosts := testenv.NetnsPair(t, "mamori-e2e", gatewayIP, enforcerIP)
+	gwNS, enfNS := hosts.A, hosts.B
 
 	c := Start(t)
 	gwToken := c.GatewayToken("gateway-b")
 	group := c.CreateGroup("edge", nil)
 	c.StartGateway(gwToken, GatewayOptions{}) // gateway A, on loopback: out of the enforcer's reach
-	lis, err := listenInNetns(gwNS, net.JoinHostPort(gatewayIP, "0"))
+	lis, err := testenv.ListenInNetns(gwNS, net.JoinHostPort(gatewayIP, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,35 +81,6 @@ func TestSecondHostThroughGatewayB(t *testing.T) {
 	if got := eventsOf(c, id); len(got) != helperEvents {
 		t.Errorf("%d events of the second host stored, want %d\n%s", len(got), helperEvents, out)
 	}
-}
-
-// listenInNetns listens on addr inside the named network namespace: a
-// goroutine locked to its thread enters the namespace and listens; the
-// thread is then discarded (the goroutine exits locked), so no other
-// goroutine ever runs in the namespace.
-func listenInNetns(ns, addr string) (net.Listener, error) {
-	type result struct {
-		lis net.Listener
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			c <- result{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			c <- result{err: fmt.Errorf("entering network namespace %s: %w", ns, err)}
-			return
-		}
-		lis, err := net.Listen("tcp", addr)
-		c <- result{lis, err}
-	}()
-	r := <-c
-	return r.lis, r.err
 }
 
 // TestHelperEnforcerInNetns is the enforcer run inside the second

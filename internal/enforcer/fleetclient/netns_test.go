@@ -3,15 +3,11 @@ package fleetclient_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/mamorisec/mamori/internal/enforcer/fleetclient"
 	"github.com/mamorisec/mamori/internal/enforcer/spool"
@@ -40,39 +36,12 @@ const (
 // gateway's namespace.
 func TestNetnsEnrollThroughSecondGateway(t *testing.T) {
 	ip := testenv.NeedCommand(t, "ip")
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "network namespaces need root")
-	}
-	pid := os.Getpid() % 100000
-	gwNS, clientNS := fmt.Sprintf("mamori-gw-%d", pid), fmt.Sprintf("mamori-cl-%d", pid)
-	gwLink, clientLink := fmt.Sprintf("mfg%d", pid), fmt.Sprintf("mfc%d", pid)
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command(ip, args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
-		}
-	}
-	for _, ns := range []string{gwNS, clientNS} {
-		sh("netns", "add", ns)
-		t.Cleanup(func() { exec.Command(ip, "netns", "del", ns).Run() })
-	}
-	sh("link", "add", gwLink, "type", "veth", "peer", "name", clientLink)
-	// Deleting a namespace deletes the veth in it; this covers a failure
-	// before the links moved.
-	t.Cleanup(func() { exec.Command(ip, "link", "del", gwLink).Run() })
-	sh("link", "set", gwLink, "netns", gwNS)
-	sh("link", "set", clientLink, "netns", clientNS)
-	sh("-n", gwNS, "addr", "add", "192.0.2.1/24", "dev", gwLink)
-	sh("-n", clientNS, "addr", "add", "192.0.2.2/24", "dev", clientLink)
-	for _, ns := range []string{gwNS, clientNS} {
-		sh("-n", ns, "link", "set", "lo", "up")
-	}
-	sh("-n", gwNS, "link", "set", gwLink, "up")
-	sh("-n", clientNS, "link", "set", clientLink, "up")
+	hosts := testenv.NetnsPair(t, "mamori-fc", "192.0.2.1", "192.0.2.2")
+	gwNS, clientNS := hosts.A, hosts.B
 
 	be := newBackend(t)
 	startGateway(t, be, be, "127.0.0.1:0", "127.0.0.1") // the first gateway, unreachable from the namespace
-	lis, err := listenInNetns(gwNS, "192.0.2.1:0")
+	lis, err := testenv.ListenInNetns(gwNS, "192.0.2.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,35 +65,6 @@ func TestNetnsEnrollThroughSecondGateway(t *testing.T) {
 		t.Fatalf("no heartbeat from the namespace: %+v\n%s", hbs, out)
 	}
 	checkEvents(t, be, hbs[0].AgentID, helperCount)
-}
-
-// listenInNetns listens on addr inside the named network namespace: a
-// goroutine locked to its thread enters the namespace and listens; the
-// thread is then discarded (the goroutine exits locked), so no other
-// goroutine ever runs in the namespace.
-func listenInNetns(ns, addr string) (net.Listener, error) {
-	type result struct {
-		lis net.Listener
-		err error
-	}
-	c := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		f, err := os.Open(filepath.Join("/var/run/netns", ns))
-		if err != nil {
-			c <- result{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			c <- result{err: fmt.Errorf("entering network namespace %s: %w", ns, err)}
-			return
-		}
-		lis, err := net.Listen("tcp", addr)
-		c <- result{lis, err}
-	}()
-	r := <-c
-	return r.lis, r.err
 }
 
 // TestHelperProcessNetns is the enforcer client run inside the namespace
