@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/mamorisec/mamori/internal/enforcer/procfs"
 	"path"
 	"path/filepath"
 	"slices"
@@ -13,8 +13,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/mamorisec/mamori/internal/inventory"
 )
 
 // maxCgroupFile bounds how much of /proc/<pid>/cgroup is read.
@@ -94,7 +92,7 @@ func CgroupIDs(pid int) ([]uint64, error) {
 
 func cgroupIDs(procRoot, cgroupRoot string, pid int) ([]uint64, error) {
 	name := filepath.Join(procRoot, strconv.Itoa(pid), "cgroup")
-	data, err := readLimited(name, maxCgroupFile)
+	data, err := procfs.ReadFile(name, maxCgroupFile)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup ids of pid %d: %w", pid, err)
 	}
@@ -128,20 +126,6 @@ func cgroupIDs(procRoot, cgroupRoot string, pid int) ([]uint64, error) {
 		return nil, fmt.Errorf("cgroup ids of pid %d: %w", pid, errors.Join(errs...))
 	}
 	return ids, nil
-}
-
-// readLimited reads at most limit bytes of the file name.
-func readLimited(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := inventory.ReadAllLimited(f, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return b, nil
 }
 
 // v2Ino finds the cgroup2 mount (root itself on a unified host, or

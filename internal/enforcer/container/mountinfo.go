@@ -3,6 +3,7 @@ package container
 import (
 	"bufio"
 	"bytes"
+	"github.com/mamorisec/mamori/internal/enforcer/procfs"
 	"strconv"
 	"strings"
 )
@@ -41,7 +42,7 @@ func rootOverlay(data []byte) (overlayDirs, bool) {
 		var o overlayDirs
 		for _, opt := range splitOptions(g[2]) {
 			k, v, _ := strings.Cut(opt, "=")
-			v = unescapeMountinfo(v)
+			v = procfs.UnescapeMountinfo(v)
 			switch k {
 			case "upperdir":
 				o.upper = v
@@ -79,23 +80,4 @@ func splitOptions(s string) []string {
 		}
 	}
 	return append(out, s[start:])
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -12,6 +12,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"github.com/mamorisec/mamori/internal/enforcer/procfs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -191,7 +192,7 @@ func parseMountinfo(b []byte) (v1Pids, v2 string) {
 		if len(f) < 5 || len(g) < 3 {
 			continue
 		}
-		mnt := unescapeMount(f[4])
+		mnt := procfs.UnescapeMountinfo(f[4])
 		switch g[0] {
 		case "cgroup2":
 			if v2 == "" {
@@ -206,25 +207,6 @@ func parseMountinfo(b []byte) (v1Pids, v2 string) {
 		}
 	}
 	return v1Pids, v2
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // parseMax parses pids.max: "max" (no limit, -1) or a count.

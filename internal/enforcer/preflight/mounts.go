@@ -3,6 +3,7 @@ package preflight
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/mamorisec/mamori/internal/enforcer/procfs"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ type mount struct {
 const maxMounts = 4 << 20
 
 func readMounts(name string) ([]mount, error) {
-	b, err := readFile(name, maxMounts)
+	b, err := procfs.ReadFile(name, maxMounts)
 	if err != nil {
 		return nil, fmt.Errorf("mount table: %w", err)
 	}

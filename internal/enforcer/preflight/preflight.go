@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mamorisec/mamori/internal/enforcer/procfs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,7 +31,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mamorisec/mamori/internal/fleet"
-	"github.com/mamorisec/mamori/internal/inventory"
 )
 
 // Capability names reported by Run.
@@ -303,7 +303,7 @@ func probeNFTables() (string, error) {
 // probeLSM reports whether "bpf" is among the active LSMs. It only reads
 // the list; no LSM program is ever loaded.
 func probeLSM(name string) (string, error) {
-	b, err := readFile(name, 4096)
+	b, err := procfs.ReadFile(name, 4096)
 	if err != nil {
 		return "", fmt.Errorf("active LSM list unknown (securityfs not mounted?): %w", err)
 	}
@@ -326,20 +326,6 @@ func parseLSMList(s string) []string {
 	return out
 }
 
-// readFile reads at most limit bytes of name.
-func readFile(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := inventory.ReadAllLimited(f, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return b, nil
-}
-
 // pidsCgroupDir returns the directory in which the pids probe creates its
 // cgroup, or "" if there is no pids controller.
 func pidsCgroupDir(ms []mount) (dir, version string) {
@@ -352,7 +338,7 @@ func pidsCgroupDir(ms []mount) (dir, version string) {
 		if m.fstype != "cgroup2" {
 			continue
 		}
-		b, err := readFile(filepath.Join(m.dir, "cgroup.subtree_control"), 4096)
+		b, err := procfs.ReadFile(filepath.Join(m.dir, "cgroup.subtree_control"), 4096)
 		if err == nil && slices.Contains(strings.Fields(string(b)), "pids") {
 			return m.dir, "v2"
 		}
