@@ -10,7 +10,15 @@
 #     (blockExec allowing busybox, driftPrevention), so nothing is violated:
 #     the figures are the cost of the mechanisms (BPF exec monitor scoped to
 #     the container, fanotify pre-exec decision per exec);
-#   - the agent's CPU time and RSS, idle and during the loops.
+#   - the agent's CPU time and RSS (with its anonymous and file-backed
+#     parts: the latter are the program's own pages), idle and during the
+#     loops.
+#
+# On a host with 2 or more CPUs the containers are pinned to CPU 0 and the
+# agent to CPU 1 (set PIN=0 to disable), so that the per-exec figures are
+# the time an exec waits for the mechanisms rather than for a CPU the
+# agent's after-the-fact work (audit mode) happens to hold; the agent's CPU
+# is reported separately.
 #
 # Rounds are interleaved; medians are printed with the ratio to no agent.
 # Needs root, the Docker Engine (scripts/start-dockerd.sh) and busybox-static.
@@ -46,15 +54,24 @@ if ! docker image inspect "$img" >/dev/null 2>&1; then
 fi
 
 tag=bench$$
+pin_ctr=() pin_agent=()
+if [ "${PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+	pin_ctr=(--cpuset-cpus 0) pin_agent=(taskset -c 1)
+fi
+# start runs a container labelled for setting $1 and sets started to its
+# id. It is not called in a command substitution: that subshell's
+# containers+=() would be lost and cleanup would leave the container.
+started=""
 start() {
-	local id
-	id=$(docker run -d --network none --label "mamori.bench=$tag-$1" "$img" sleep 3600)
-	containers+=("$id")
-	echo "$id"
+	started=$(docker run -d --network none "${pin_ctr[@]}" --label "mamori.bench=$tag-$1" "$img" sleep 3600)
+	containers+=("$started")
 }
-plain=$(start none)
-audit=$(start audit)
-enforce=$(start enforce)
+start none
+plain=$started
+start audit
+audit=$started
+start enforce
+enforce=$started
 
 cat >"$work/policy.yaml" <<YAML
 policies:
@@ -83,13 +100,14 @@ loop() {
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+rss_parts() { awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { printf "anon %d KiB, file %d KiB", a, f }' "/proc/$1/status"; }
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 hz=$(getconf CLK_TCK)
 
 loop "$plain" >/dev/null # warm up
 for r in $(seq "$ROUNDS"); do loop "$plain" >>"$work/none"; done
 
-"$work/mamori" enforcer --policy "$work/policy.yaml" --events "$work/events.jsonl" --state-dir "$work/state" 2>"$work/agent.log" &
+${pin_agent[@]} "$work/mamori" enforcer --policy "$work/policy.yaml" --events "$work/events.jsonl" --state-dir "$work/state" 2>"$work/agent.log" &
 agent_pid=$!
 # Ready when the enforce container refuses a drifted binary.
 docker cp /bin/busybox "$enforce:/app/drift" >/dev/null
@@ -108,6 +126,7 @@ sleep 5
 t1=$(cpu_ticks "$agent_pid")
 idle_cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.2f", 100 * d / hz / 5 }')
 idle_rss=$(rss_kb "$agent_pid")
+idle_parts=$(rss_parts "$agent_pid")
 
 c0=$(cpu_ticks "$agent_pid")
 s0=$(date +%s.%N)
@@ -119,6 +138,7 @@ done
 s1=$(date +%s.%N)
 c1=$(cpu_ticks "$agent_pid")
 load_rss=$(rss_kb "$agent_pid")
+load_parts=$(rss_parts "$agent_pid")
 load_cpu=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v s0="$s0" -v s1="$s1" 'BEGIN { printf "%.2f", 100 * d / hz / (s1 - s0) }')
 cpu_per_exec=$(awk -v d=$((c1 - c0)) -v hz="$hz" -v n=$((2 * N * ROUNDS)) 'BEGIN { printf "%.2f", 1e6 * d / hz / n }')
 
@@ -137,6 +157,7 @@ for k in none untargeted audit enforce; do
 		name["audit"] = "targeted, audit mode"; name["enforce"] = "targeted, enforce mode"
 		printf "%-34s %10.3f %12.1f %8.2f\n", name[k], m, 1e6 * m / n, m / b }'
 done
-printf 'agent idle:       CPU %s%% of one core, RSS %d KiB\n' "$idle_cpu" "$idle_rss"
-printf 'agent under load: CPU %s%% of one core, RSS %d KiB, %s us of agent CPU per targeted exec\n' "$load_cpu" "$load_rss" "$cpu_per_exec"
+printf 'pinning: %s\n' "$([ ${#pin_agent[@]} -gt 0 ] && echo 'containers on CPU 0, agent on CPU 1' || echo none)"
+printf 'agent idle:       CPU %s%% of one core, RSS %d KiB (%s)\n' "$idle_cpu" "$idle_rss" "$idle_parts"
+printf 'agent under load: CPU %s%% of one core, RSS %d KiB (%s), %s us of agent CPU per targeted exec\n' "$load_cpu" "$load_rss" "$load_parts" "$cpu_per_exec"
 printf 'events logged: %d (the readiness probe'"'"'s refused drift execs; the loops violate nothing)\n' "$(wc -l <"$work/events.jsonl")"

@@ -13,8 +13,11 @@
 //     decides each exec seen: detections, kills for reverse shells and
 //     miners in enforce mode, learning;
 //   - marks its root filesystem in the fanotify guard when an exec control
-//     applies, and answers each exec before it happens with
-//     runtimepolicy.Effective.Exec: deny for a block decision;
+//     applies in enforce mode, and answers each exec before it happens
+//     with runtimepolicy.Effective.Exec: deny for a block decision. When
+//     every exec control is in audit mode the root is marked in the
+//     fanotify watcher instead (notification events): execs never wait
+//     for the agent, which decides and reports them just after they start;
 //   - sets its pids.max for an enforce-mode forkGuard (and reports when the
 //     count reaches an audit-mode limit);
 //   - applies an enforce-mode firewall in its network namespace.
@@ -26,6 +29,13 @@
 // fleet spool). On exit the agent removes the marks, limits and firewall
 // tables it applied. A control whose mechanism the host lacks is never
 // claimed: Status reports it as not enforceable, with what it degrades to.
+//
+// Memory: the agent keeps little, so its resident size is mostly the
+// program's own pages. What it controls is kept small: the exec monitor's
+// ring buffer (monitorRingBytes, resident twice: the kernel maps it twice),
+// a soft limit on the Go runtime's memory (DefaultMemoryLimit, see
+// Config.MemoryLimit), and the start-up garbage, returned to the kernel
+// once the containers are applied.
 package agent
 
 import (
@@ -37,7 +47,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -66,6 +78,20 @@ const (
 // sessionRetries bounds the retries of an exec-session check whose
 // process's parent is exiting (1 ms apart).
 const sessionRetries = 20
+
+// DefaultMemoryLimit is the soft limit (debug.SetMemoryLimit) on the Go
+// runtime's memory that Run sets when Config.MemoryLimit is 0 and the
+// GOMEMLIMIT environment variable is unset: the garbage collector works
+// harder rather than let the heap grow past it. The agent's heap is a few
+// MiB when idle.
+const DefaultMemoryLimit = 32 << 20
+
+// monitorRingBytes is the exec monitor's kernel ring buffer: about 1800
+// exec events, drained every 64 events or 50 ms.
+const monitorRingBytes = 1 << 20
+
+// monitorEventBuffer is the capacity of the exec monitor's event channel.
+const monitorEventBuffer = 1024
 
 // LearnedFile is the file in the state directory holding the learned
 // policies (a JSON list, runtimepolicy.ExportBundle).
@@ -109,6 +135,10 @@ type Config struct {
 	EventsBuffered func() int
 	// Logger; slog.Default when nil.
 	Logger *slog.Logger
+	// MemoryLimit is the soft limit on the Go runtime's memory set while
+	// Run runs (debug.SetMemoryLimit); 0 means DefaultMemoryLimit unless
+	// GOMEMLIMIT is set, and a negative value leaves the limit alone.
+	MemoryLimit int64
 }
 
 // protected is the agent's view of one tracked container.
@@ -116,9 +146,10 @@ type protected struct {
 	c   *container.Container
 	eff *runtimepolicy.Effective
 	// watched are the cgroup ids in the exec monitor; marked is set when
-	// the fanotify guard protects its root.
+	// the fanotify guard (or, with async, the watcher) marks its root.
 	watched []uint64
 	marked  bool
+	async   bool
 	// limit is the pids.max the agent set (0: none); pids is its group.
 	limit int64
 	pids  limits.Group
@@ -150,6 +181,7 @@ type Agent struct {
 	set        *runtimepolicy.Set
 	bundle     fleet.PolicyBundle
 	guard      *fanotify.Guard
+	watcher    *fanotify.Guard // notification events, for audit-only containers
 	failClosed bool
 	prot       map[string]*protected
 	byCgroup   map[uint64]string
@@ -158,8 +190,9 @@ type Agent struct {
 
 	sinkMu sync.Mutex
 
-	sessions sessionCache
-	images   imageCache
+	sessions    sessionCache
+	images      imageCache
+	execParents parentCache
 }
 
 // New checks cfg and returns an agent; Run starts it.
@@ -345,8 +378,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.state = st
 	a.reconcile()
 
+	if lim := a.memoryLimit(); lim > 0 {
+		prev := debug.SetMemoryLimit(lim)
+		defer debug.SetMemoryLimit(prev)
+	}
 	if have[preflightExecEvents] {
-		m, err := bpf.Open(bpf.Options{})
+		m, err := bpf.Open(bpf.Options{RingBufferBytes: monitorRingBytes, EventBuffer: monitorEventBuffer})
 		if err != nil {
 			a.log.Warn("enforcer: exec monitor unavailable: detection off", "err", err)
 		} else {
@@ -385,6 +422,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer tick.Stop()
 	lastCompile, lastLearned := time.Now(), time.Now()
 	a.applyAll()
+	// Start-up (preflight probes, the runtime's container list, package
+	// initialisation) leaves garbage the runtime would return to the
+	// kernel only slowly.
+	debug.FreeOSMemory()
 	for {
 		select {
 		case <-ctx.Done():
@@ -440,6 +481,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				}
 			}
 			a.checkForks()
+			for _, p := range a.execParents.expired(now.Add(-goneWait)) {
+				a.resume(p, 0, false)
+			}
 			for _, e := range a.limiter.Flush() {
 				a.sink(e)
 			}
@@ -449,6 +493,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// memoryLimit is the soft memory limit Run sets; 0 for none.
+func (a *Agent) memoryLimit() int64 {
+	switch {
+	case a.cfg.MemoryLimit > 0:
+		return a.cfg.MemoryLimit
+	case a.cfg.MemoryLimit < 0 || os.Getenv("GOMEMLIMIT") != "":
+		return 0
+	}
+	return DefaultMemoryLimit
 }
 
 // sink hands a record to the configured sink.
@@ -539,6 +594,14 @@ func (a *Agent) ensureGuard() {
 	if !a.have[preflightFanotify] {
 		return
 	}
+	if a.watcher == nil {
+		w, err := fanotify.New(fanotify.Config{Decide: a.decide, Notify: true})
+		if err != nil {
+			a.log.Warn("enforcer: fanotify watcher unavailable: audit-mode exec controls use permission events", "err", err)
+		} else {
+			a.watcher = w
+		}
+	}
 	fc := a.set != nil && a.set.Settings().FailClosed
 	if a.guard != nil && fc == a.failClosed {
 		return
@@ -547,7 +610,9 @@ func (a *Agent) ensureGuard() {
 		_ = a.guard.Close()
 		a.guard = nil
 		for _, p := range a.prot {
-			p.marked = false
+			if !p.async {
+				p.marked = false
+			}
 		}
 	}
 	g, err := fanotify.New(fanotify.Config{Decide: a.decide, FailClosed: fc})
@@ -566,6 +631,20 @@ func (a *Agent) closeGuard() {
 		_ = a.guard.Close()
 		a.guard = nil
 	}
+	if a.watcher != nil {
+		_ = a.watcher.Close()
+		a.watcher = nil
+	}
+}
+
+// group returns the fanotify group that marks (or would mark) a
+// container: the watcher for async, else the guard; nil when it is
+// unavailable.
+func (a *Agent) group(async bool) *fanotify.Guard {
+	if async {
+		return a.watcher
+	}
+	return a.guard
 }
 
 // apply brings one container in line with the policies.
@@ -604,17 +683,22 @@ func (a *Agent) apply(c *container.Container) {
 			a.byCgroup[id] = c.ID
 		}
 	}
-	// Pre-exec guard.
-	switch want := needsGuard(eff) && a.guard != nil && c.MergedDir != ""; {
-	case want && !p.marked:
-		if err := a.guard.Protect(c.ID, c.MergedDir); err != nil {
+	// Pre-exec guard, or the watcher when no exec control enforces (the
+	// guard stands in if the watcher is unavailable).
+	async := auditOnly(eff) && a.watcher != nil
+	want := needsGuard(eff) && a.group(async) != nil && c.MergedDir != ""
+	if p.marked && (!want || p.async != async) {
+		if g := a.group(p.async); g != nil {
+			_ = g.Unprotect(c.ID)
+		}
+		p.marked = false
+	}
+	if want && !p.marked {
+		if err := a.group(async).Protect(c.ID, c.MergedDir); err != nil {
 			a.log.Warn("enforcer: container root not marked: exec controls degrade to detect", "container", c.Name, "err", err)
 		} else {
-			p.marked = true
+			p.marked, p.async = true, async
 		}
-	case !want && p.marked:
-		_ = a.guard.Unprotect(c.ID)
-		p.marked = false
 	}
 	a.applyFork(p)
 	a.applyFirewall(p)
@@ -719,8 +803,8 @@ func (a *Agent) release(id string, p *protected) {
 		delete(a.byCgroup, cg)
 	}
 	p.watched = nil
-	if p.marked && a.guard != nil {
-		_ = a.guard.Unprotect(id)
+	if g := a.group(p.async); p.marked && g != nil {
+		_ = g.Unprotect(id)
 	}
 	p.marked = false
 	a.restoreFork(p)
@@ -805,11 +889,14 @@ func (a *Agent) lookup(id string) (*container.Container, *runtimepolicy.Effectiv
 // execContext fills what eff's controls need to decide an exec of path
 // by pid in c. Facts that cannot be read fail open: not an exec session,
 // from the image.
-// resolved says that the guard asks: path has no symlinks, so the image
-// cache may answer, and the process waits for the answer, so an undecided
-// exec session is retried.
-func (a *Agent) execContext(c *container.Container, eff *runtimepolicy.Effective, pid int, path string, args []string, resolved bool) runtimepolicy.ExecContext {
-	x := runtimepolicy.ExecContext{Path: path, Args: args, FromImage: true}
+// resolved says that the guard or the watcher asks: path has no symlinks,
+// so the image cache may answer, and an undecided exec session is retried
+// (the guard's process waits for the answer). A process that exited
+// before the watcher read its event is judged from the parent its exec
+// event reported (goneSession); pending says that event has not arrived
+// yet, and ExecSession is then left false.
+func (a *Agent) execContext(c *container.Container, eff *runtimepolicy.Effective, pid int, path string, args []string, resolved bool) (x runtimepolicy.ExecContext, pending bool) {
+	x = runtimepolicy.ExecContext{Path: path, Args: args, FromImage: true}
 	if eff.Has(runtimepolicy.ControlBlockExec) {
 		// The first process of a docker exec is forked by a runc stage
 		// that exits at once: until the kernel re-parents it, its
@@ -820,11 +907,19 @@ func (a *Agent) execContext(c *container.Container, eff *runtimepolicy.Effective
 			retries = sessionRetries
 		}
 		s, err := a.sessions.lookup(pid, a.tracker.ExecSession, a.sameContainer)
-		for i := 0; err != nil && i < retries; i++ {
+		for i := 0; err != nil && i < retries && !exited(pid); i++ {
 			time.Sleep(time.Millisecond)
 			s, err = a.sessions.lookup(pid, a.tracker.ExecSession, a.sameContainer)
 		}
-		if err != nil {
+		if err != nil && resolved && exited(pid) {
+			ppid, ok := a.execParents.get(pid)
+			if !ok {
+				pending = true
+			} else {
+				s, err = a.goneSession(c, pid, ppid)
+			}
+		}
+		if err != nil && !pending {
 			a.mu.RLock()
 			s = a.failClosed
 			a.mu.RUnlock()
@@ -845,7 +940,50 @@ func (a *Agent) execContext(c *container.Container, eff *runtimepolicy.Effective
 		}
 		x.FromImage = from
 	}
-	return x
+	return x, pending
+}
+
+// exited reports whether process pid is gone.
+func exited(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// goneWait bounds how long a watcher's decision waits for the exec event
+// of a process that exited first: the exec monitor delivers events within
+// its MaxLatency (50 ms). Waiting decisions are finished by onExec, or as
+// undecided by the poll after goneWait.
+const goneWait = time.Second
+
+// goneSession decides whether pid, a process of c that exited before the
+// watcher read its exec, was in an exec session, from the parent ppid its
+// exec event (eBPF monitor) reported: a parent in the same container
+// passes on its own answer; a parent outside it made pid the top of its
+// process tree, which is an exec session unless pid is the container's
+// init.
+func (a *Agent) goneSession(c *container.Container, pid, ppid int) (bool, error) {
+	if pc, ok := a.tracker.ByPID(ppid); ok && pc.ID == c.ID {
+		return a.sessions.lookup(ppid, a.tracker.ExecSession, a.sameContainer)
+	}
+	return pid != c.PID, nil
+}
+
+// resume finishes a watcher's decision that waited for the parent ppid of
+// its process (ok false: it never came).
+func (a *Agent) resume(p pendingExec, ppid int, ok bool) {
+	var s bool
+	err := fmt.Errorf("process %d exited before its exec was judged, and no exec event gave its parent", p.pid)
+	if ok {
+		s, err = a.goneSession(p.c, p.pid, ppid)
+	}
+	if err != nil {
+		a.mu.RLock()
+		s = a.failClosed
+		a.mu.RUnlock()
+		a.log.Debug("enforcer: exec session undecided", "pid", p.pid, "err", err, "session", s)
+	}
+	p.x.ExecSession = s
+	a.finish(p.c, p.eff, p.x, p.pid)
 }
 
 // sameContainer reports whether processes p and q run in the same
@@ -881,18 +1019,35 @@ func parents(pid int, cid string, tr *container.Tracker) []fleet.Process {
 	return out
 }
 
-// decide is the fanotify guard's Decider.
+// decide is the Decider of the fanotify guard and of the watcher (whose
+// verdicts are not enforced: its containers' exec controls only audit).
 func (a *Agent) decide(req fanotify.Request) fanotify.Verdict {
 	c, eff, _, ok := a.lookup(req.Container)
 	if !ok {
 		return fanotify.Allow
 	}
-	d := eff.Exec(a.execContext(c, eff, req.PID, req.Path, nil, true))
+	x, pending := a.execContext(c, eff, req.PID, req.Path, nil, true)
+	if pending && req.Notify {
+		// The process exited before the watcher read its exec: the
+		// decision waits for the exec event giving its parent.
+		p := pendingExec{c: c, eff: eff, x: x, pid: req.PID, since: time.Now()}
+		if ppid, found, parked := a.execParents.park(p); !parked {
+			a.resume(p, ppid, found)
+		}
+		return fanotify.Allow
+	}
+	return a.finish(c, eff, x, req.PID)
+}
+
+// finish decides the exec x of pid in c with the facts gathered, and
+// reports it when the guard acts on the decision.
+func (a *Agent) finish(c *container.Container, eff *runtimepolicy.Effective, x runtimepolicy.ExecContext, pid int) fanotify.Verdict {
+	d := eff.Exec(x)
 	if !guardActs(d) {
 		return fanotify.Allow
 	}
-	proc := fleet.Process{PID: req.PID, Path: req.Path}
-	if pr, err := container.ReadProcess(req.PID); err == nil {
+	proc := fleet.Process{PID: pid, Path: x.Path}
+	if pr, err := container.ReadProcess(pid); err == nil {
 		proc.UID = pr.UID
 	}
 	status := fleet.StatusDetect
@@ -900,7 +1055,7 @@ func (a *Agent) decide(req fanotify.Request) fanotify.Verdict {
 	if d.Action == runtimepolicy.Block {
 		status, verdict = fleet.StatusBlock, fanotify.Deny
 	}
-	a.emit(newEvent(d, status, c, a.host, proc, parents(req.PID, c.ID, a.tracker), ""))
+	a.emit(newEvent(d, status, c, a.host, proc, parents(pid, c.ID, a.tracker), ""))
 	return verdict
 }
 
@@ -917,6 +1072,9 @@ func (a *Agent) onExec(ev bpf.Event) {
 		return
 	}
 	pid := int(ev.TGID)
+	if p, ok := a.execParents.put(pid, int(ev.PPID)); ok {
+		a.resume(p, int(ev.PPID), true)
+	}
 	path := ev.Filename
 	if !filepath.IsAbs(path) {
 		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil {
@@ -932,7 +1090,7 @@ func (a *Agent) onExec(ev bpf.Event) {
 	// neither fact.
 	x := runtimepolicy.ExecContext{Path: path, Args: ev.Args, FromImage: true}
 	if !marked {
-		x = a.execContext(c, eff, pid, path, ev.Args, false)
+		x, _ = a.execContext(c, eff, pid, path, ev.Args, false)
 	}
 	d := eff.Exec(x)
 	o := afterExec(d, marked)

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mamorisec/mamori/internal/enforcer/container"
+	"github.com/mamorisec/mamori/internal/runtimepolicy"
 )
 
 // maxCache bounds each decision cache; a full cache is emptied.
@@ -146,4 +148,79 @@ func (ic *imageCache) fromImage(c *container.Container, path string) (bool, erro
 		ic.mu.Unlock()
 	}
 	return v, err
+}
+
+// parentCache remembers the parent each exec event reported for a process
+// (by pid), so that a process that exited before the fanotify watcher
+// judged it can still be placed in its process tree; and the watcher's
+// decisions that wait for such an event.
+type parentCache struct {
+	mu      sync.Mutex
+	m       map[int]int
+	pending map[int]pendingExec
+}
+
+// pendingExec is a watcher's decision waiting for the parent of pid.
+type pendingExec struct {
+	c     *container.Container
+	eff   *runtimepolicy.Effective
+	x     runtimepolicy.ExecContext
+	pid   int
+	since time.Time
+}
+
+// put records ppid as pid's parent and returns the decision waiting for
+// it, if any.
+func (pc *parentCache) put(pid, ppid int) (pendingExec, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.m == nil || len(pc.m) >= maxCache {
+		pc.m = map[int]int{}
+	}
+	pc.m[pid] = ppid
+	p, ok := pc.pending[pid]
+	delete(pc.pending, pid)
+	return p, ok
+}
+
+// get returns the parent recorded for pid.
+func (pc *parentCache) get(pid int) (int, bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	ppid, ok := pc.m[pid]
+	return ppid, ok
+}
+
+// park keeps p until put records the parent of its process (parked).
+// When the parent is recorded already it returns it instead (found);
+// when too many decisions wait, p is not kept and must be finished as
+// undecided (neither).
+func (pc *parentCache) park(p pendingExec) (ppid int, found, parked bool) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if ppid, ok := pc.m[p.pid]; ok {
+		return ppid, true, false
+	}
+	if pc.pending == nil {
+		pc.pending = map[int]pendingExec{}
+	}
+	if len(pc.pending) >= maxCache {
+		return 0, false, false
+	}
+	pc.pending[p.pid] = p
+	return 0, false, true
+}
+
+// expired removes and returns the decisions that waited since before t.
+func (pc *parentCache) expired(t time.Time) []pendingExec {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	var out []pendingExec
+	for pid, p := range pc.pending {
+		if p.since.Before(t) {
+			out = append(out, p)
+			delete(pc.pending, pid)
+		}
+	}
+	return out
 }

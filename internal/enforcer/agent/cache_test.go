@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mamorisec/mamori/internal/enforcer/container"
 )
@@ -111,5 +112,44 @@ func TestImageCache(t *testing.T) {
 	}
 	if v, err := ic.fromImage(c, "/bin/x"); err != nil || v {
 		t.Errorf("fromImage after copy-up = %v, %v; want false", v, err)
+	}
+}
+
+func TestParentCache(t *testing.T) {
+	var pc parentCache
+	if _, ok := pc.get(10); ok {
+		t.Error("get found a parent in an empty cache")
+	}
+	if _, ok := pc.put(10, 1); ok {
+		t.Error("put returned a waiting decision that was never parked")
+	}
+	if p, ok := pc.get(10); !ok || p != 1 {
+		t.Errorf("get(10) = %d, %v; want 1, true", p, ok)
+	}
+	// A decision about a recorded process is not kept.
+	if ppid, found, parked := pc.park(pendingExec{pid: 10}); !found || parked || ppid != 1 {
+		t.Errorf("park(10) = %d, %v, %v; want 1, found", ppid, found, parked)
+	}
+	// A decision waits for its parent, then put hands it back.
+	start := time.Now()
+	if _, found, parked := pc.park(pendingExec{pid: 11, since: start}); found || !parked {
+		t.Fatalf("park(11) = found %v, parked %v; want parked", found, parked)
+	}
+	if p, ok := pc.put(11, 7); !ok || p.pid != 11 {
+		t.Errorf("put(11) = %+v, %v; want the parked decision", p, ok)
+	}
+	// Decisions whose parent never comes expire.
+	pc.park(pendingExec{pid: 12, since: start})
+	pc.park(pendingExec{pid: 13, since: start.Add(time.Hour)})
+	if got := pc.expired(start.Add(time.Minute)); len(got) != 1 || got[0].pid != 12 {
+		t.Errorf("expired = %+v, want the decision about 12", got)
+	}
+	// The caches stay bounded.
+	for i := range 2 * maxCache {
+		pc.put(100+i, 1)
+		pc.park(pendingExec{pid: 1<<20 + i})
+	}
+	if n, w := len(pc.m), len(pc.pending); n > maxCache || w > maxCache {
+		t.Errorf("cache holds %d parents and %d waiting decisions, want at most %d each", n, w, maxCache)
 	}
 }

@@ -52,6 +52,22 @@ func needsGuard(eff *runtimepolicy.Effective) bool {
 	return false
 }
 
+// auditOnly reports whether no control of eff that the guard decides is
+// in enforce mode: then nothing needs an exec to wait, and the fanotify
+// watcher (notification events) replaces the guard. Any enforce-mode
+// pre-exec control, mixed with audit ones or not, keeps the guard.
+func auditOnly(eff *runtimepolicy.Effective) bool {
+	if eff == nil {
+		return false
+	}
+	for _, a := range eff.Active {
+		if a.Mode == runtimepolicy.Enforce && (preExecControls[a.Control] || a.Control == runtimepolicy.ControlCryptoMiner) {
+			return false
+		}
+	}
+	return true
+}
+
 // guardActs reports whether the guard acts on decision d: the exec
 // controls, and a blocked miner (its file is known by its path). The other
 // argument-based decisions are left to the exec events, which see the

@@ -141,6 +141,15 @@ func (h *harness) waitProtected(t *testing.T, id string, marked bool) {
 	})
 }
 
+// async reports whether container id is marked in the fanotify watcher
+// rather than the permission guard.
+func (h *harness) async(id string) bool {
+	h.a.mu.RLock()
+	defer h.a.mu.RUnlock()
+	p, ok := h.a.prot[id]
+	return ok && p.marked && p.async
+}
+
 func (h *harness) readEvents(t *testing.T) []fleet.Event {
 	t.Helper()
 	var out []fleet.Event
@@ -223,6 +232,9 @@ func TestE2EBlockExecEnforce(t *testing.T) {
 	other := testenv.RunContainer(t, testenv.BusyboxImage(t), nil, "sleep", "600")
 	h := startAgent(t, policyJSON(label, "enforce", `{"blockExec": {}}`), nil)
 	h.waitProtected(t, id, true)
+	if h.async(id) {
+		t.Error("enforce-mode container marked in the watcher, want the permission guard")
+	}
 
 	wantRefused(t, id, "sh", "-c", "true")
 	e := h.waitEvent(t, "block event", func(e fleet.Event) bool { return e.ContainerID == id })
@@ -258,6 +270,11 @@ func TestE2EBlockExecAudit(t *testing.T) {
 	id := startTarget(t, label)
 	h := startAgent(t, policyJSON(label, "audit", `{"blockExec": {}}`), nil)
 	h.waitProtected(t, id, true)
+	// Audit only: the watcher (notification events) marks the container,
+	// so its execs never wait for the agent.
+	if !h.async(id) {
+		t.Error("audit-only container marked in the permission guard, want the watcher")
+	}
 
 	wantRuns(t, id, "sh", "-c", "true")
 	e := h.waitEvent(t, "detect event", func(e fleet.Event) bool { return e.ContainerID == id })

@@ -166,6 +166,31 @@ func TestNeedsGuardAndExecDecision(t *testing.T) {
 	}
 }
 
+func TestAuditOnly(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		want   bool
+	}{
+		{"audit exec controls", `{"name": "p", "enabled": true, "mode": "audit", "controls": {"blockExec": {}, "driftPrevention": {}}}`, true},
+		{"enforce exec control", `{"name": "p", "enabled": true, "mode": "enforce", "controls": {"blockExec": {}}}`, false},
+		{"mixed modes", `[{"name": "p", "enabled": true, "mode": "audit", "controls": {"blockExec": {}}},
+			{"name": "q", "enabled": true, "mode": "enforce", "controls": {"driftPrevention": {}}}]`, false},
+		{"enforce miner", `{"name": "p", "enabled": true, "mode": "enforce", "controls": {"cryptoMiner": true}}`, false},
+		{"enforce fork guard only", `{"name": "p", "enabled": true, "mode": "enforce", "controls": {"forkGuard": {"maxProcesses": 5}}}`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := auditOnly(effective(t, tt.policy)); got != tt.want {
+				t.Errorf("auditOnly = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if auditOnly(nil) {
+		t.Error("auditOnly(nil) = true")
+	}
+}
+
 func TestFirewallPolicy(t *testing.T) {
 	fw := func(p, mode, out string) string {
 		return `{"name": "` + p + `", "enabled": true, "mode": "` + mode + `", "controls": {"firewall": {"allowOutbound": ` + out + `}}}`

@@ -13,6 +13,15 @@
 // event that arrives while Config.MaxInFlight decisions are already
 // running are answered with the fail verdict: deny if Config.FailClosed,
 // allow otherwise. See docs/failure-modes.md.
+//
+// A Guard created with Config.Notify is a watcher instead: its group uses
+// notification events (FAN_CLASS_NOTIF, FAN_OPEN_EXEC), so execs never
+// wait for it. The Decider still sees every exec, shortly after it
+// started, but its verdict only counts in Stats; it suits audit-mode
+// controls, which report and never deny. A watcher decides its events one
+// at a time on its reading goroutine (no goroutine, timer or thread
+// wake-up per exec); a slow Decider delays the later events, and its
+// queue is bounded: an event lost to overflow is counted in Stats.Errors.
 package fanotify
 
 import (
@@ -66,6 +75,10 @@ type Request struct {
 	// extra checks such as hashing. It is closed by the Guard when the
 	// Decider returns and must not be kept.
 	File *os.File
+	// Notify is set by a watcher (Config.Notify): the exec already
+	// proceeds, the process may have exited, and the verdict is only
+	// counted.
+	Notify bool
 }
 
 // Decider decides one exec permission request. It runs in its own
@@ -105,6 +118,11 @@ type Config struct {
 	MaxInFlight int
 	// Mark is the kind of mark each protection adds.
 	Mark MarkKind
+	// Notify makes the Guard a watcher: notification events instead of
+	// permission events, so execs proceed at once and the Decider's
+	// verdict is not enforced. Deadline, FailClosed and MaxInFlight do
+	// not apply to a watcher.
+	Notify bool
 }
 
 // Stats counts the events a Guard has answered.
@@ -164,9 +182,15 @@ func New(cfg Config) (*Guard, error) {
 	if inflight == 0 {
 		inflight = DefaultMaxInFlight
 	}
-	// An unlimited queue: a bounded one drops events on overflow, and a
-	// dropped permission event is allowed by the kernel.
-	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE|unix.FAN_UNLIMITED_MARKS,
+	// Permission events: an unlimited queue, since a bounded one drops
+	// events on overflow and a dropped permission event is allowed by the
+	// kernel. Notification events: the kernel's bounded queue, so that a
+	// slow watcher costs events rather than unbounded kernel memory.
+	flags := uint(unix.FAN_CLASS_CONTENT | unix.FAN_UNLIMITED_QUEUE)
+	if cfg.Notify {
+		flags = unix.FAN_CLASS_NOTIF
+	}
+	fd, err := unix.FanotifyInit(flags|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_MARKS,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify guard: fanotify_init (needs CAP_SYS_ADMIN and CONFIG_FANOTIFY_ACCESS_PERMISSIONS): %w", err)
@@ -219,7 +243,7 @@ func (g *Guard) Protect(name, root string) error {
 	if other, ok := g.byDev[st.Dev]; ok {
 		return fmt.Errorf("fanotify guard: protect container %s: root %s is on the filesystem of container %s", name, root, other)
 	}
-	if err := unix.FanotifyMark(int(g.group.Fd()), unix.FAN_MARK_ADD|g.markFlag(), unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, root); err != nil {
+	if err := unix.FanotifyMark(int(g.group.Fd()), unix.FAN_MARK_ADD|g.markFlag(), g.mask(), unix.AT_FDCWD, root); err != nil {
 		return fmt.Errorf("fanotify guard: protect container %s: mark %s: %w", name, root, err)
 	}
 	g.byName[name] = protection{root: root, dev: st.Dev}
@@ -239,7 +263,7 @@ func (g *Guard) Unprotect(name string) error {
 	}
 	delete(g.byName, name)
 	delete(g.byDev, p.dev)
-	err := unix.FanotifyMark(int(g.group.Fd()), unix.FAN_MARK_REMOVE|g.markFlag(), unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, p.root)
+	err := unix.FanotifyMark(int(g.group.Fd()), unix.FAN_MARK_REMOVE|g.markFlag(), g.mask(), unix.AT_FDCWD, p.root)
 	if err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("fanotify guard: unprotect container %s: remove mark on %s: %w", name, p.root, err)
 	}
@@ -294,6 +318,14 @@ func (g *Guard) markFlag() uint {
 	return unix.FAN_MARK_FILESYSTEM
 }
 
+// mask is the event the Guard's marks ask for.
+func (g *Guard) mask() uint64 {
+	if g.cfg.Notify {
+		return unix.FAN_OPEN_EXEC
+	}
+	return unix.FAN_OPEN_EXEC_PERM
+}
+
 func (g *Guard) failVerdict() Verdict {
 	if g.cfg.FailClosed {
 		return Deny
@@ -336,12 +368,16 @@ func (g *Guard) loop() {
 // dispatch answers one event, starting a decision if a slot is free.
 func (g *Guard) dispatch(ev event) {
 	if ev.fd < 0 {
-		// FAN_Q_OVERFLOW; cannot happen with an unlimited queue.
+		// FAN_Q_OVERFLOW: only a watcher's bounded queue overflows.
 		g.errs.Add(1)
 		return
 	}
-	if ev.mask&unix.FAN_OPEN_EXEC_PERM == 0 {
+	if ev.mask&g.mask() == 0 {
 		_ = unix.Close(int(ev.fd))
+		return
+	}
+	if g.cfg.Notify {
+		g.observe(ev)
 		return
 	}
 	select {
@@ -355,9 +391,11 @@ func (g *Guard) dispatch(ev event) {
 	go g.decide(ev)
 }
 
-// decide builds the request for ev, asks the Decider within the deadline
-// and answers.
-func (g *Guard) decide(ev event) {
+// request builds the request for ev. When there is none to make it
+// returns false and the answer to give: the fail verdict for an event
+// that cannot be inspected, allow for a file on no protected filesystem.
+// The caller closes the event's descriptor then.
+func (g *Guard) request(ev event) (Request, Verdict, bool) {
 	fd := int(ev.fd)
 	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
 	var st unix.Stat_t
@@ -366,10 +404,7 @@ func (g *Guard) decide(ev event) {
 	}
 	if err != nil {
 		g.errs.Add(1)
-		g.respond(ev.fd, g.failVerdict())
-		_ = unix.Close(fd)
-		<-g.sem
-		return
+		return Request{}, g.failVerdict(), false
 	}
 	g.mu.Lock()
 	name, ok := g.byDev[st.Dev]
@@ -377,12 +412,42 @@ func (g *Guard) decide(ev event) {
 	g.mu.Unlock()
 	if !ok {
 		g.unmarked.Add(1)
-		g.respond(ev.fd, Allow)
-		_ = unix.Close(fd)
+		return Request{}, Allow, false
+	}
+	return Request{Container: name, PID: int(ev.pid), Path: containerPath(root, path), File: os.NewFile(uintptr(fd), path), Notify: g.cfg.Notify}, Allow, true
+}
+
+// observe asks the Decider about a watcher's event, on the calling
+// goroutine, and counts its verdict.
+func (g *Guard) observe(ev event) {
+	req, _, ok := g.request(ev)
+	if !ok {
+		_ = unix.Close(int(ev.fd))
+		return
+	}
+	defer req.File.Close()
+	defer func() {
+		if recover() != nil {
+			g.panicked.Add(1)
+		}
+	}()
+	if g.cfg.Decide(req) == Deny {
+		g.denied.Add(1)
+	} else {
+		g.allowed.Add(1)
+	}
+}
+
+// decide builds the request for ev, asks the Decider within the deadline
+// and answers.
+func (g *Guard) decide(ev event) {
+	req, v, ok := g.request(ev)
+	if !ok {
+		g.respond(ev.fd, v)
+		_ = unix.Close(int(ev.fd))
 		<-g.sem
 		return
 	}
-	req := Request{Container: name, PID: int(ev.pid), Path: containerPath(root, path), File: os.NewFile(uintptr(fd), path)}
 	type result struct {
 		v        Verdict
 		panicked bool
@@ -423,8 +488,11 @@ func (g *Guard) decide(ev event) {
 
 // respond writes the answer for the event whose file descriptor is fd.
 // After Close the write fails, which is fine: the kernel has allowed the
-// event when the group was released.
+// event when the group was released. A watcher's events take no answer.
 func (g *Guard) respond(fd int32, v Verdict) {
+	if g.cfg.Notify {
+		return
+	}
 	resp := unix.FAN_ALLOW
 	if v == Deny {
 		resp = unix.FAN_DENY

@@ -386,3 +386,53 @@ func TestKilledListenerFailsOpen(t *testing.T) {
 	}
 	wantRuns(t, "root:x:0:0", id, "cat", "/etc/passwd")
 }
+
+// TestNotifyWatcher checks that a watcher sees the execs of a protected
+// container, with their paths and pids, without making them wait or
+// denying them.
+func TestNotifyWatcher(t *testing.T) {
+	id, root := startContainer(t)
+	rec := &recorder{deny: []string{"/bin/cat"}}
+	g := newGuard(t, Config{Decide: rec.decide, Notify: true})
+	if err := g.Protect(id, root); err != nil {
+		t.Fatal(err)
+	}
+	// A deny verdict is not enforced: the watcher only observes.
+	wantRuns(t, "root:x:0:0", id, "cat", "/etc/passwd")
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(rec.paths(id), "/bin/cat") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ps := rec.paths(id); !slices.Contains(ps, "/bin/cat") {
+		t.Fatalf("paths seen = %v, want /bin/cat", ps)
+	}
+	rec.mu.Lock()
+	for _, q := range rec.seen {
+		if q.PID <= 0 {
+			t.Errorf("request %+v has no pid", q)
+		}
+	}
+	rec.mu.Unlock()
+	if s := g.Stats(); s.Denied == 0 {
+		t.Errorf("Stats() = %+v, want the unenforced deny counted", s)
+	}
+	if err := g.Unprotect(id); err != nil {
+		t.Fatal(err)
+	}
+	wantRuns(t, "root:x:0:0", id, "cat", "/etc/passwd")
+
+	// A panicking Decider is counted and the watcher keeps reading.
+	p := newGuard(t, Config{Decide: func(Request) Verdict { panic("decider bug") }, Notify: true})
+	if err := p.Protect(id, root); err != nil {
+		t.Fatal(err)
+	}
+	wantRuns(t, "root:x:0:0", id, "cat", "/etc/passwd")
+	wantRuns(t, "root:x:0:0", id, "cat", "/etc/passwd")
+	deadline = time.Now().Add(5 * time.Second)
+	for p.Stats().Panicked < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := p.Stats(); s.Panicked < 2 || p.Err() != nil {
+		t.Errorf("Stats() = %+v, Err() = %v; want panics counted and the loop running", s, p.Err())
+	}
+}
