@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
@@ -103,7 +104,19 @@ func connect(t *testing.T, id string, port int) bool {
 	t.Helper()
 	p := strconv.Itoa(port)
 	testenv.DockerCLI(t, nil, "exec", "-d", id, "sh", "-c", "nc -l -p "+p+" > /tmp/got"+p)
-	time.Sleep(300 * time.Millisecond)
+	// Wait until the server listens (state 0A in /proc/net/tcp or tcp6;
+	// busybox nc listens dual-stack): on a loaded machine a fixed pause is
+	// not enough, and a connection to a port nobody listens on would look
+	// like a dropped one.
+	listening := fmt.Sprintf(":%04X [0-9A-F]*:0000 0A", port)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := testenv.DockerCLIErr(t, nil, "exec", id, "grep", "-q", listening, "/proc/net/tcp", "/proc/net/tcp6"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on port %d in container %s", port, id)
+		}
+	}
 	out, _ := testenv.DockerCLIErr(t, nil, "exec", id, "sh", "-c",
 		"echo hello | nc -w 2 127.0.0.1 "+p+"; sleep 0.3; cat /tmp/got"+p)
 	return strings.Contains(out, "hello")
