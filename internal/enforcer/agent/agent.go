@@ -3,7 +3,7 @@
 // containers.
 //
 // At start it probes the kernel (preflight), reconciles what an earlier
-// run left behind (pids limits, firewall tables; see the state file in
+// run left behind (pids limits, firewall tables, read-only mounts; see the state file in
 // the state directory) and follows the host's containers (container
 // tracker, seeded from the runtime and /proc). For each container it
 // computes the runtime policies in force (runtimepolicy.Set.For) and, for
@@ -20,7 +20,10 @@
 //     for the agent, which decides and reports them just after they start;
 //   - sets its pids.max for an enforce-mode forkGuard (and reports when the
 //     count reaches an audit-mode limit);
-//   - applies an enforce-mode firewall in its network namespace.
+//   - applies an enforce-mode firewall in its network namespace;
+//   - reports writes to fileIntegrity files (fanotify notification
+//     events) and, for blockWrites in enforce mode, makes those files
+//     read-only in its mount namespace (package fim).
 //
 // Unprotected and bypassed containers are neither watched nor marked.
 // Policy changes (SetBundle, or a standalone policy file that changes)
@@ -60,6 +63,7 @@ import (
 	"github.com/mamorisec/mamori/internal/enforcer/container/docker"
 	"github.com/mamorisec/mamori/internal/enforcer/events"
 	"github.com/mamorisec/mamori/internal/enforcer/fanotify"
+	"github.com/mamorisec/mamori/internal/enforcer/fim"
 	"github.com/mamorisec/mamori/internal/enforcer/firewall"
 	"github.com/mamorisec/mamori/internal/enforcer/limits"
 	"github.com/mamorisec/mamori/internal/enforcer/preflight"
@@ -158,6 +162,10 @@ type protected struct {
 	forkAuditSeen bool
 	hits          int64
 	firewalled    bool
+	// fimWatched: the file-integrity watcher marks its root; locked are
+	// the files made read-only in its mount namespace.
+	fimWatched bool
+	locked     []string
 }
 
 // Agent is a running enforcer.
@@ -177,16 +185,18 @@ type Agent struct {
 
 	bundles chan fleet.PolicyBundle
 
-	mu         sync.RWMutex
-	set        *runtimepolicy.Set
-	bundle     fleet.PolicyBundle
-	guard      *fanotify.Guard
-	watcher    *fanotify.Guard // notification events, for audit-only containers
-	failClosed bool
-	prot       map[string]*protected
-	byCgroup   map[uint64]string
-	state      stateFile
-	notes      map[string]string // container id → degradation note (firewall)
+	mu          sync.RWMutex
+	set         *runtimepolicy.Set
+	bundle      fleet.PolicyBundle
+	guard       *fanotify.Guard
+	watcher     *fanotify.Guard // notification events, for audit-only containers
+	failClosed  bool
+	prot        map[string]*protected
+	byCgroup    map[uint64]string
+	state       stateFile
+	notes       map[string]string // container id → degradation note (firewall)
+	fimw        *fim.Watcher      // file-integrity watcher; nil when unavailable
+	fimPatterns []string          // fileIntegrity globs of the bundle's policies
 
 	sinkMu sync.Mutex
 
@@ -260,7 +270,7 @@ func (a *Agent) compile(b fleet.PolicyBundle) error {
 		return err
 	}
 	a.mu.Lock()
-	a.set, a.bundle = set, b
+	a.set, a.bundle, a.fimPatterns = set, b, fimPatterns(b)
 	a.mu.Unlock()
 	return nil
 }
@@ -392,6 +402,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	defer a.closeGuard()
+	a.startFIM()
+	defer a.closeFIM()
 
 	defer a.client.Close()
 	changes := make(chan container.Change, 1024)
@@ -543,6 +555,14 @@ func (a *Agent) reconcile() {
 			a.log.Debug("enforcer: stale firewall not removed (container gone?)", "container", id, "err", err)
 		}
 		delete(a.state.Firewalls, id)
+	}
+	for id, l := range a.state.Locks {
+		if ns, err := fim.MountNS(l.PID); err != nil || ns != l.MountNS {
+			a.log.Debug("enforcer: stale read-only files dropped (container gone)", "container", id, "err", err)
+		} else if err := fim.Unlock(l.PID, l.Paths); err != nil {
+			a.log.Debug("enforcer: stale read-only files not restored (container gone?)", "container", id, "err", err)
+		}
+		delete(a.state.Locks, id)
 	}
 	a.saveState()
 }
@@ -702,6 +722,7 @@ func (a *Agent) apply(c *container.Container) {
 	}
 	a.applyFork(p)
 	a.applyFirewall(p)
+	a.applyFIM(p)
 }
 
 func (a *Agent) applyFork(p *protected) {
@@ -811,6 +832,7 @@ func (a *Agent) release(id string, p *protected) {
 	if p.firewalled {
 		a.removeFirewall(p)
 	}
+	a.releaseFIM(id, p)
 	delete(a.notes, id)
 }
 

@@ -177,7 +177,11 @@ func controlCapabilities(active map[string]bool, have func(string) bool) []fleet
 		add(runtimepolicy.ControlFirewall, false, "nftables unavailable: not enforced")
 	}
 	add(runtimepolicy.ControlBlockedSyscalls, false, "seccomp applies at container start only: use mamori enforcer seccomp-profile")
-	add(runtimepolicy.ControlFileIntegrity, false, "not implemented by this enforcer")
+	if have(haveFIM) {
+		add(runtimepolicy.ControlFileIntegrity, true, "writes reported with fanotify; blockWrites files bind-mounted read-only in the container")
+	} else {
+		add(runtimepolicy.ControlFileIntegrity, false, "fanotify notification group or mount namespace entry unavailable: not enforced")
+	}
 	add(runtimepolicy.ControlBlockUnapprovedImages, false, "not implemented by this enforcer (use the kube-enforcer's admission webhook)")
 	return out
 }

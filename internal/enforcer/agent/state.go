@@ -21,12 +21,15 @@ type stateFile struct {
 	// Firewalls are the ids of the containers the agent put a firewall
 	// table in, with the pid it entered.
 	Firewalls map[string]int `json:"firewalls"`
+	// Locks are the containers whose files the agent made read-only
+	// (fileIntegrity blockWrites), by id.
+	Locks map[string]fimLock `json:"locks,omitempty"`
 }
 
 const stateName = "enforcer-state.json"
 
 func loadState(dir string) (stateFile, error) {
-	s := stateFile{Pids: map[string]int64{}, Firewalls: map[string]int{}}
+	s := stateFile{Pids: map[string]int64{}, Firewalls: map[string]int{}, Locks: map[string]fimLock{}}
 	f, err := os.Open(filepath.Join(dir, stateName))
 	if os.IsNotExist(err) {
 		return s, nil
@@ -40,13 +43,16 @@ func loadState(dir string) (stateFile, error) {
 		return s, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	if err := json.Unmarshal(data, &s); err != nil {
-		return stateFile{Pids: map[string]int64{}, Firewalls: map[string]int{}}, fmt.Errorf("%s: %w", f.Name(), err)
+		return stateFile{Pids: map[string]int64{}, Firewalls: map[string]int{}, Locks: map[string]fimLock{}}, fmt.Errorf("%s: %w", f.Name(), err)
 	}
 	if s.Pids == nil {
 		s.Pids = map[string]int64{}
 	}
 	if s.Firewalls == nil {
 		s.Firewalls = map[string]int{}
+	}
+	if s.Locks == nil {
+		s.Locks = map[string]fimLock{}
 	}
 	return s, nil
 }
