@@ -8,12 +8,13 @@ import (
 
 	"github.com/mamorisec/mamori/internal/enforcer/container/cri"
 	"github.com/mamorisec/mamori/internal/enforcer/container/cri/critest"
+	"github.com/mamorisec/mamori/internal/testenv"
 )
 
 func TestTrackerCRI(t *testing.T) {
 	ctrd := critest.Start(t)
 	if !ctrd.Network {
-		t.Skip("pods cannot be run without the CNI loopback plugin")
+		testenv.Missing(t, "pods cannot be run without the CNI loopback plugin (containernetworking-plugins)")
 	}
 	ctrd.ImportImages(t)
 	const uid = "0d7a2a4e-5b1f-4a4c-9c1e-2f3b4c5d6e7f"

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mamorisec/mamori/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +39,7 @@ func layerTree(t *testing.T, dir string, spec ...string) {
 			err = os.WriteFile(full, []byte(p), 0o644)
 		}
 		if err != nil {
-			t.Skipf("cannot build overlay layer %s (needs root and trusted xattrs): %v", s, err)
+			testenv.Missing(t, "cannot build overlay layer %s (needs root and trusted xattrs): %v", s, err)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func TestTrackerDocker(t *testing.T) {
 			}
 		}
 		if len(want) == 0 {
-			t.Skip("no docker cgroup directory at the cgroupfs-driver paths")
+			testenv.Missing(t, "no docker cgroup directory at the cgroupfs-driver paths")
 		}
 		if !slices.Equal(c.CgroupIDs, want) {
 			t.Errorf("container CgroupIDs = %v, want the cgroup dir inodes %v", c.CgroupIDs, want)

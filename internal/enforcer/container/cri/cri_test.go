@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mamorisec/mamori/internal/enforcer/container/cri/critest"
+	"github.com/mamorisec/mamori/internal/testenv"
 )
 
 func TestPrivateContainerd(t *testing.T) {
@@ -40,7 +41,7 @@ func TestPrivateContainerd(t *testing.T) {
 	}
 
 	if !ctrd.Network {
-		t.Skip("no CNI loopback plugin: pods cannot be run")
+		testenv.Missing(t, "no CNI loopback plugin (containernetworking-plugins): pods cannot be run")
 	}
 	ctrd.ImportImages(t)
 	pod := ctrd.RunPod(t, "prod", "web-0", "0d7a2a4e-5b1f-4a4c-9c1e-2f3b4c5d6e7f", "docker.io/mamori-test/busybox:latest", "sleep", "300")
