@@ -58,3 +58,25 @@ func putResponse(b []byte, fd int32, response uint32) {
 	binary.NativeEndian.PutUint32(b[0:4], uint32(fd))
 	binary.NativeEndian.PutUint32(b[4:8], response)
 }
+
+// Event is one fanotify event record, for packages that read a fanotify
+// group of their own (file integrity monitoring).
+type Event struct {
+	Mask uint64
+	// FD is the event's open file descriptor (negative for none); the
+	// reader must close it.
+	FD  int32
+	PID int32
+}
+
+// DecodeEvents decodes the fanotify event records read from a group's file
+// descriptor. Like the guard's own decoder, it returns the events decoded
+// before the first malformed record together with an error describing it.
+func DecodeEvents(buf []byte) ([]Event, error) {
+	evs, err := decodeEvents(buf)
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		out[i] = Event{Mask: e.mask, FD: e.fd, PID: e.pid}
+	}
+	return out, err
+}

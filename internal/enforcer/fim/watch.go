@@ -16,7 +16,6 @@
 package fim
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +24,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mamorisec/mamori/internal/enforcer/fanotify"
 )
 
 // Event is one write to a watched file.
@@ -176,7 +177,7 @@ func (w *Watcher) loop() {
 			}
 			return
 		}
-		evs, err := decodeEvents(buf[:n])
+		evs, err := fanotify.DecodeEvents(buf[:n])
 		for _, ev := range evs {
 			w.handle(ev)
 		}
@@ -189,15 +190,15 @@ func (w *Watcher) loop() {
 }
 
 // handle reports one event if it is a write to a watched file.
-func (w *Watcher) handle(ev event) {
-	if ev.fd < 0 {
+func (w *Watcher) handle(ev fanotify.Event) {
+	if ev.FD < 0 {
 		return // FAN_Q_OVERFLOW
 	}
-	defer unix.Close(int(ev.fd))
-	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(ev.fd)))
+	defer unix.Close(int(ev.FD))
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(ev.FD)))
 	var st unix.Stat_t
 	if err == nil {
-		err = unix.Fstat(int(ev.fd), &st)
+		err = unix.Fstat(int(ev.FD), &st)
 	}
 	if err != nil {
 		return
@@ -213,7 +214,7 @@ func (w *Watcher) handle(ev event) {
 	if !c.match(p) {
 		return
 	}
-	w.report(Event{Container: name, PID: int(ev.pid), Path: p})
+	w.report(Event{Container: name, PID: int(ev.PID), Path: p})
 }
 
 // containerPath turns the path of an event's file descriptor into the path
@@ -224,46 +225,4 @@ func containerPath(root, p string) string {
 		return p[len(root):]
 	}
 	return p
-}
-
-// metadataSize is the size of struct fanotify_event_metadata (version 3).
-const metadataSize = 24
-
-// event is one decoded fanotify event.
-type event struct {
-	mask uint64
-	fd   int32
-	pid  int32
-}
-
-// decodeEvents decodes fanotify event records. It returns the events
-// decoded before the first malformed record together with an error
-// describing that record.
-func decodeEvents(buf []byte) ([]event, error) {
-	var evs []event
-	for off := 0; off < len(buf); {
-		rest := buf[off:]
-		if len(rest) < metadataSize {
-			return evs, fmt.Errorf("fanotify event at offset %d: %d bytes left, need %d for the metadata", off, len(rest), metadataSize)
-		}
-		eventLen := binary.NativeEndian.Uint32(rest[0:4])
-		vers := rest[4]
-		metaLen := binary.NativeEndian.Uint16(rest[6:8])
-		if vers != unix.FANOTIFY_METADATA_VERSION {
-			return evs, fmt.Errorf("fanotify event at offset %d: metadata version %d, want %d", off, vers, unix.FANOTIFY_METADATA_VERSION)
-		}
-		if metaLen < metadataSize {
-			return evs, fmt.Errorf("fanotify event at offset %d: metadata length %d is shorter than %d", off, metaLen, metadataSize)
-		}
-		if uint64(eventLen) < uint64(metaLen) || uint64(eventLen) > uint64(len(rest)) {
-			return evs, fmt.Errorf("fanotify event at offset %d: event length %d outside [%d, %d]", off, eventLen, metaLen, len(rest))
-		}
-		evs = append(evs, event{
-			mask: binary.NativeEndian.Uint64(rest[8:16]),
-			fd:   int32(binary.NativeEndian.Uint32(rest[16:20])),
-			pid:  int32(binary.NativeEndian.Uint32(rest[20:24])),
-		})
-		off += int(eventLen)
-	}
-	return evs, nil
 }
