@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/mamorisec/mamori/internal/testenv"
 )
 
 const header = "/usr/include/x86_64-linux-gnu/asm/unistd_64.h"
@@ -47,7 +49,7 @@ func TestParseUnistd(t *testing.T) {
 func TestCommittedTable(t *testing.T) {
 	b, err := os.ReadFile(header)
 	if err != nil {
-		t.Skipf("linux-libc-dev header not installed: %v", err)
+		testenv.Missing(t, "linux-libc-dev header: %v", err)
 	}
 	want, err := generate(b, "unistd_64.h")
 	if err != nil {
