@@ -26,8 +26,10 @@ bin="${dir}/bin"
 report() {
 	echo "kube binaries in ${bin}:"
 	"${bin}/kube-apiserver" --version
-	"${bin}/kubectl" version --client 2>/dev/null | head -1
-	"${bin}/etcd" --version | head -1
+	# sed reads everything (head could close the pipe early, and the
+	# writer's SIGPIPE would fail this script under pipefail).
+	"${bin}/kubectl" version --client 2>/dev/null | sed -n 1p
+	"${bin}/etcd" --version | sed -n 1p
 }
 
 if [[ -x "${bin}/kube-apiserver" && -x "${bin}/kubectl" && -x "${bin}/etcd" ]]; then
